@@ -1,0 +1,91 @@
+"""Settings, read once from the environment."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be told, with its embedded defaults."""
+
+    db_path: str = "scim.db"
+    tokens: tuple[str, ...] = ()
+    token_file: str = ".scim-token"
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_results: int = 1000
+    default_count: int = 100
+    base_url: str | None = None
+    validate_responses: bool = False
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """A copy with some settings changed (tests use this)."""
+        return replace(self, **overrides)  # type: ignore[arg-type]
+
+
+def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Settings from SCIM_* variables; see the README's Configuration table."""
+    defaults = Settings()
+    tokens = tuple(t.strip() for t in environ.get("SCIM_TOKEN", "").split(",") if t.strip())
+    return Settings(
+        db_path=environ.get("SCIM_DB", defaults.db_path),
+        tokens=tokens,
+        token_file=environ.get("SCIM_TOKEN_FILE", defaults.token_file),
+        max_body_bytes=int(environ.get("SCIM_MAX_BODY_BYTES", defaults.max_body_bytes)),
+        max_results=int(environ.get("SCIM_MAX_RESULTS", defaults.max_results)),
+        default_count=int(environ.get("SCIM_DEFAULT_COUNT", defaults.default_count)),
+        base_url=environ.get("SCIM_BASE_URL") or None,
+    )
+
+
+def ensure_token(settings: Settings) -> tuple[Settings, bool]:
+    """Settings with at least one token: from SCIM_TOKEN, else the token file, else a new one.
+
+    Returns the settings and whether a token was generated. Several workers may race here:
+    the file is created exclusively, and the losers read the winner's token.
+    """
+    if settings.tokens:
+        return settings, False
+    generated = False
+    token = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(settings.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        token = _read_token(settings.token_file)
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        generated = True
+    return settings.with_overrides(tokens=(token,)), generated
+
+
+def _read_token(path: str) -> str:
+    for _ in range(50):  # the winner of the race may not have written yet
+        with contextlib.suppress(FileNotFoundError), open(path) as f:
+            token = f.read().strip()
+            if token:
+                return token
+        time.sleep(0.02)
+    raise RuntimeError(f"token file {path} is empty; delete it or set SCIM_TOKEN")
+
+
+_current: Settings | None = None
+
+
+def use(settings: Settings) -> None:
+    """Make these the settings every module sees (called by app.main.create_app)."""
+    global _current
+    _current = settings
+
+
+def get() -> Settings:
+    """The settings in force."""
+    if _current is None:
+        use(from_env())
+    assert _current is not None
+    return _current

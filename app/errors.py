@@ -1,0 +1,171 @@
+"""SCIM errors (RFC 7644 §3.12): the classes handlers raise and the one place that renders them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+MEDIA_TYPE = "application/scim+json"
+WWW_AUTHENTICATE = 'Bearer realm="scim"'
+
+log = logging.getLogger(__name__)
+
+
+class ScimError(ProblemException):
+    """An error a client sees as a SCIM Error body."""
+
+    status_code_default = 400
+    scim_type: str | None = None
+
+    def __init__(
+        self, detail: str, *, status: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        status = status or self.status_code_default
+        super().__init__(status=status, detail=detail, headers=headers)
+
+
+class InvalidFilter(ScimError):
+    scim_type = "invalidFilter"
+
+
+class TooMany(ScimError):
+    scim_type = "tooMany"
+
+
+class InvalidSyntax(ScimError):
+    scim_type = "invalidSyntax"
+
+
+class InvalidPath(ScimError):
+    scim_type = "invalidPath"
+
+
+class NoTarget(ScimError):
+    scim_type = "noTarget"
+
+
+class InvalidValue(ScimError):
+    scim_type = "invalidValue"
+
+
+class Mutability(ScimError):
+    scim_type = "mutability"
+
+
+class Uniqueness(ScimError):
+    status_code_default = 409
+    scim_type = "uniqueness"
+
+
+class NotFound(ScimError):
+    status_code_default = 404
+
+
+class PayloadTooLarge(ScimError):
+    status_code_default = 413
+
+
+class Unauthorized(ScimError):
+    status_code_default = 401
+
+
+def body(status: int, detail: str, scim_type: str | None = None) -> dict[str, object]:
+    """The SCIM Error document for a status, detail and optional scimType."""
+    error: dict[str, object] = {"schemas": [ERROR_SCHEMA], "status": str(status)}
+    if scim_type:
+        error["scimType"] = scim_type
+    error["detail"] = detail
+    return error
+
+
+def render(
+    status: int, detail: str, scim_type: str | None = None, headers: dict[str, str] | None = None
+) -> ConnexionResponse:
+    """The one place a SCIM Error response is built."""
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
+    return ConnexionResponse(
+        status_code=status,
+        body=json.dumps(body(status, detail, scim_type)),
+        content_type=MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _empty_body(detail: str) -> bool:
+    lowered = detail.lower()
+    return "requestbody is required" in lowered or "must not be empty" in lowered
+
+
+async def problem_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Render our own errors and Connexion's (validation 400, auth 401, 415) as SCIM errors."""
+    assert isinstance(exc, ProblemException)
+    status = int(exc.status)
+    detail = str(exc.detail or exc.title or "Request failed")
+    if isinstance(exc, ScimError):
+        scim_type = exc.scim_type
+    elif status == 400:
+        # Connexion raises its 400 from inside `except JSONDecodeError` for malformed JSON.
+        malformed = isinstance(exc.__context__, json.JSONDecodeError)
+        scim_type = "invalidSyntax" if malformed or _empty_body(detail) else "invalidValue"
+    else:
+        scim_type = None
+    if status >= 500:
+        log.error("%s: %s", type(exc).__name__, detail)
+    return render(status, detail, scim_type, _plain_headers(exc.headers))
+
+
+async def http_exception_handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Render Starlette's HTTP errors (unknown route 404, 403) as SCIM errors."""
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No resource at {request.url.path}"
+    return render(exc.status_code, str(detail), headers=_plain_headers(exc.headers))
+
+
+Handler = Callable[[ConnexionRequest, Exception], Awaitable[ConnexionResponse]]
+
+
+def method_not_allowed_handler(path_methods: dict[str, Iterable[str]]) -> Handler:
+    """A 405 handler whose Allow header lists every method the spec has for the path.
+
+    Connexion registers one route per (path, method), so its own Allow header names only the
+    first route that matched (see shared/reference/stack.md, "405").
+    """
+    patterns = [
+        (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), methods)
+        for path, methods in path_methods.items()
+    ]
+
+    async def handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        path = request.url.path
+        allowed: Iterable[str] = next((m for rx, m in patterns if rx.match(path)), [])
+        allow = ", ".join(sorted(set(allowed)))
+        detail = f"Method {request.method} is not allowed on {path}"
+        return render(405, detail, headers={"Allow": allow})
+
+    return handler
+
+
+async def unicode_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """A body that is not UTF-8 (Connexion #1860 would answer 500)."""
+    return render(400, "The request body is not valid UTF-8 JSON", "invalidSyntax")
+
+
+async def unexpected_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Any other exception: logged with its traceback, answered with a plain SCIM 500."""
+    log.error("Unhandled exception", exc_info=exc)
+    return render(500, "Internal server error")
+
+
+def _plain_headers(headers: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(headers or {}).items()}  # type: ignore[call-overload]

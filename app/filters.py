@@ -1,0 +1,235 @@
+"""SCIM filter text to AST (RFC 7644 §3.4.2.2, Figure 1), and the AST back to canonical text.
+
+Grammar, loosest binding first:
+    filter  = term *("or" term)
+    term    = factor *("and" factor)
+    factor  = "not" "(" filter ")" / "(" filter ")" / attrPath "[" filter "]" / attrExp
+    attrExp = attrPath "pr" / attrPath compareOp compValue
+Keywords, operators and attribute names are case-insensitive.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from app import errors
+
+COMPARE_OPS = ("eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le")
+
+
+@dataclass(frozen=True)
+class AttrPath:
+    """`[urn:]attr[.sub]`, e.g. `name.familyName` or `urn:...:User:manager.value`."""
+
+    attr: str
+    sub: str | None = None
+    urn: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.urn}:{self.attr}" if self.urn else self.attr
+        return f"{text}.{self.sub}" if self.sub else text
+
+
+@dataclass(frozen=True)
+class Compare:
+    path: AttrPath
+    op: str
+    value: Any  # str, bool, None, int or float
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.op} {json.dumps(self.value)}"
+
+
+@dataclass(frozen=True)
+class Present:
+    path: AttrPath
+
+    def __str__(self) -> str:
+        return f"{self.path} pr"
+
+
+@dataclass(frozen=True)
+class And:
+    left: Node
+    right: Node
+
+    def __str__(self) -> str:
+        return f"{_wrap(self.left, Or)} and {_wrap(self.right, Or)}"
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Node
+    right: Node
+
+    def __str__(self) -> str:
+        return f"{self.left} or {self.right}"
+
+
+@dataclass(frozen=True)
+class Not:
+    expr: Node
+
+    def __str__(self) -> str:
+        return f"not ({self.expr})"
+
+
+@dataclass(frozen=True)
+class ValuePath:
+    """`attr[filter]`: values of a multi-valued attribute that match the inner filter."""
+
+    path: AttrPath
+    filter: Node
+
+    def __str__(self) -> str:
+        return f"{self.path}[{self.filter}]"
+
+
+Node = Compare | Present | And | Or | Not | ValuePath
+
+
+def _wrap(node: Node, loose: type) -> str:
+    return f"({node})" if isinstance(node, loose) else str(node)
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>"(?:[^"\\]|\\.)*")
+    | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w:.$-]))
+    | (?P<punct>[()\[\]])
+    | (?P<word>[A-Za-z_$][\w:.$-]*)
+    )""",
+    re.VERBOSE,
+)
+
+_ATTR_NAME = re.compile(r"^\$?[A-Za-z][\w-]*$")
+
+
+def parse_path(text: str) -> AttrPath:
+    """`name.givenName` or `urn:...:2.0:User:manager.value` to an AttrPath (invalidFilter if bad)."""
+    urn = None
+    rest = text
+    if text.lower().startswith("urn:"):
+        urn, sep, rest = text.rpartition(":")
+        if not sep or not urn or ":" not in urn[4:]:
+            raise errors.InvalidFilter(f"{text!r} is not an attribute path")
+    attr, _, sub = rest.partition(".")
+    if not _ATTR_NAME.match(attr) or (sub and not _ATTR_NAME.match(sub)):
+        raise errors.InvalidFilter(f"{text!r} is not an attribute path")
+    return AttrPath(attr, sub or None, urn)
+
+
+def parse(text: str) -> Node:
+    """Parse filter text into an AST; any syntax problem raises InvalidFilter."""
+    parser = _Parser(_tokenize(text), text)
+    node = parser.filter()
+    if parser.peek() is not None:
+        raise errors.InvalidFilter(f"unexpected {parser.peek()[1]!r} in filter {text!r}")
+    return node
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise errors.InvalidFilter(f"cannot read filter {text!r} at position {position}")
+        kind = match.lastgroup
+        assert kind is not None
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]], text: str) -> None:
+        self.tokens, self.text, self.index = tokens, text, 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise errors.InvalidFilter(f"filter {self.text!r} ends too early")
+        self.index += 1
+        return token
+
+    def expect(self, value: str) -> None:
+        kind, got = self.take()
+        if got != value:
+            raise errors.InvalidFilter(f"expected {value!r} but found {got!r} in {self.text!r}")
+
+    def keyword(self, *words: str) -> str | None:
+        token = self.peek()
+        if token and token[0] == "word" and token[1].lower() in words:
+            self.index += 1
+            return token[1].lower()
+        return None
+
+    def filter(self) -> Node:
+        node = self.term()
+        while self.keyword("or"):
+            node = Or(node, self.term())
+        return node
+
+    def term(self) -> Node:
+        node = self.factor()
+        while self.keyword("and"):
+            node = And(node, self.factor())
+        return node
+
+    def factor(self) -> Node:
+        token = self.peek()
+        if token == ("punct", "("):
+            self.take()
+            node = self.filter()
+            self.expect(")")
+            return node
+        after = self.tokens[self.index + 1] if self.index + 1 < len(self.tokens) else None
+        if token and token[0] == "word" and token[1].lower() == "not" and after == ("punct", "("):
+            self.take()
+            self.take()
+            inner = self.filter()
+            self.expect(")")
+            return Not(inner)
+        return self.attr_expression()
+
+    def attr_expression(self) -> Node:
+        kind, text = self.take()
+        if kind != "word":
+            raise errors.InvalidFilter(f"expected an attribute name, found {text!r} in {self.text!r}")
+        path = parse_path(text)
+        if self.peek() == ("punct", "["):
+            self.take()
+            inner = self.filter()
+            self.expect("]")
+            return ValuePath(path, inner)
+        op = self.keyword("pr", *COMPARE_OPS)
+        if op is None:
+            found = self.peek()
+            shown = found[1] if found else "the end"
+            raise errors.InvalidFilter(f"expected an operator after {text!r}, found {shown!r}")
+        if op == "pr":
+            return Present(path)
+        return Compare(path, op, self.value())
+
+    def value(self) -> Any:
+        kind, text = self.take()
+        if kind == "string":
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise errors.InvalidFilter(f"bad string {text} in filter") from exc
+        if kind == "number":
+            return json.loads(text)
+        lowered = text.lower()
+        if kind == "word" and lowered in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[lowered]
+        raise errors.InvalidFilter(f"{text!r} is not a value (use a quoted string) in {self.text!r}")

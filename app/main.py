@@ -1,0 +1,44 @@
+"""Builds the Connexion app: the spec, the middleware, the SCIM error handlers, the database."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import connexion
+from connexion.exceptions import ProblemException
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
+
+from app import config, errors, spec, store
+from app.middleware import RequestNormalizer
+
+
+def create_app(settings: config.Settings | None = None, **overrides: Any) -> connexion.AsyncApp:
+    """A ready app: settings from the environment unless given, migrations applied."""
+    settings = (settings or config.from_env()).with_overrides(**overrides)
+    settings, _ = config.ensure_token(settings)
+    config.use(settings)
+    store.db()  # opens the file and applies migrations now, so a bad path fails at start
+    app = connexion.AsyncApp(
+        __name__,
+        specification_dir=str(spec.SPEC_PATH.parent),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
+    )
+    app.add_api(
+        spec.SPEC_PATH.name,
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        pythonic_params=True,
+    )
+    app.add_middleware(RequestNormalizer, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_error_handler(ProblemException, errors.problem_handler)
+    app.add_error_handler(405, errors.method_not_allowed_handler(spec.path_methods()))
+    app.add_error_handler(HTTPException, errors.http_exception_handler)
+    app.add_error_handler(UnicodeDecodeError, errors.unicode_error_handler)
+    app.add_error_handler(Exception, errors.unexpected_error_handler)
+    return app
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,96 @@
+"""Group PATCH operations on `members`, split off so they run as SQL on the membership table.
+
+A 100,000-member group is never loaded to add or remove one member: `add`, `replace`, removal
+by `members[value eq "id"]` (or an `or` of those) and Entra's removal by value list each become
+one statement per member. Other member filters fall back to reading the members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import errors
+from app.filters import Compare, Node, Or
+from app.patch import Operation
+
+
+@dataclass
+class Change:
+    """One membership step: add ids, remove ids, remove all, or set exactly these ids."""
+
+    kind: str  # "add", "remove", "clear", "set", or "remove_matching"
+    ids: list[str] = field(default_factory=list)
+    filter: Node | None = None
+
+
+def split(operations: list[Operation]) -> tuple[list[Operation], list[Change]]:
+    """(operations on other attributes, membership changes), each in request order."""
+    others: list[Operation] = []
+    changes: list[Change] = []
+    for operation in operations:
+        path = operation.path
+        if path is None:
+            value = operation.value
+            if isinstance(value, dict) and any(k.lower() == "members" for k in value):
+                members = next(v for k, v in value.items() if k.lower() == "members")
+                changes.append(_change(operation.op, members))
+                rest = {k: v for k, v in value.items() if k.lower() != "members"}
+                if rest:
+                    others.append(Operation(operation.op, None, rest))
+            else:
+                others.append(operation)
+        elif path.attribute.name == "members" and path.urn is None:
+            if path.sub is not None:
+                raise errors.InvalidPath(f"{path}: change members as a whole, not {path.sub.name}")
+            if path.filter is not None:
+                changes.append(_filtered(operation.op, path.filter, operation.value))
+            else:
+                changes.append(_change(operation.op, operation.value))
+        else:
+            others.append(operation)
+    return others, changes
+
+
+def _change(op: str, value: Any) -> Change:
+    if op == "remove":
+        # Entra lists the members to remove in `value` instead of using a filter.
+        return Change("remove", member_ids(value)) if value else Change("clear")
+    ids = member_ids(value)
+    return Change("add" if op == "add" else "set", ids)
+
+
+def _filtered(op: str, node: Node, value: Any) -> Change:
+    if op != "remove":
+        raise errors.InvalidPath("members[...] takes remove only; add or replace members by value")
+    ids = _value_equalities(node)
+    if ids is not None:
+        return Change("remove", ids)
+    return Change("remove_matching", filter=node)
+
+
+def _value_equalities(node: Node) -> list[str] | None:
+    if isinstance(node, Compare) and node.op == "eq" and node.path.attr.lower() == "value":
+        if node.path.sub is None and node.path.urn is None and isinstance(node.value, str):
+            return [node.value]
+    if isinstance(node, Or):
+        left, right = _value_equalities(node.left), _value_equalities(node.right)
+        if left is not None and right is not None:
+            return left + right
+    return None
+
+
+def member_ids(value: Any) -> list[str]:
+    """The user ids in a `members` value: a list of {"value": id, ...} (or one such object)."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    ids = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str) or not item["value"]:
+            raise errors.InvalidValue('each member must be an object with a string "value"')
+        kind = item.get("type")
+        if isinstance(kind, str) and kind.lower() == "group":
+            raise errors.InvalidValue("groups cannot be members of groups here; members are users")
+        ids.append(item["value"])
+    return ids

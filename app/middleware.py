@@ -1,0 +1,76 @@
+"""ASGI middleware that runs before Connexion routes, authenticates and validates a request."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import config, errors
+
+SCIM_JSON = b"application/scim+json"
+# Body media types we accept; both are validated against the spec's application/scim+json schema.
+_JSON_TYPES = {b"application/json": SCIM_JSON, SCIM_JSON: SCIM_JSON}
+
+
+class RequestNormalizer:
+    """Make the requests real clients send look like the ones the spec describes.
+
+    - Content-Type: lower-case media type; `application/json` becomes `application/scim+json`.
+      Connexion matches media types case-sensitively and skips validation on a mismatch
+      (shared/reference/stack.md, "SCIM media type handling").
+    - Authorization: a bare token (Okta's "HTTP Header" mode) becomes `Bearer <token>`.
+    - Bodies over SCIM_MAX_BODY_BYTES are refused with 413.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = config.get().max_body_bytes
+        headers = []
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                value = normalize_content_type(value)
+            elif name == b"authorization":
+                value = normalize_authorization(value)
+            elif name == b"content-length" and value.isdigit() and int(value) > limit:
+                raise _too_large(limit)
+            headers.append((name, value))
+        scope = {**scope, "headers": headers}
+        await self.app(scope, _limited(receive, limit), send)
+
+
+def normalize_content_type(value: bytes) -> bytes:
+    """`Application/JSON; charset=utf-8` -> `application/scim+json; charset=utf-8`."""
+    media_type, sep, params = value.partition(b";")
+    media_type = media_type.strip().lower()
+    return _JSON_TYPES.get(media_type, media_type) + sep + params
+
+
+def normalize_authorization(value: bytes) -> bytes:
+    """A header with no scheme is a bare token: `s3cret` -> `Bearer s3cret`."""
+    value = value.strip()
+    if value and b" " not in value:
+        return b"Bearer " + value
+    return value
+
+
+def _too_large(limit: int) -> errors.PayloadTooLarge:
+    return errors.PayloadTooLarge(f"The request body is larger than {limit} bytes")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+        return message
+
+    return wrapped

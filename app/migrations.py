@@ -1,0 +1,71 @@
+"""Schema steps, applied in order; PRAGMA user_version records how many have run.
+
+Old steps are never edited: a schema change is a new step at the end.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+STEPS: list[str] = [
+    # 1: users, groups and membership. Resources are SCIM JSON without id/meta/password;
+    # the columns beside them are what queries and uniqueness need.
+    """
+    CREATE TABLE users (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        user_name_key TEXT NOT NULL UNIQUE,  -- userName.casefold(), set by the app
+        resource TEXT NOT NULL CHECK (json_valid(resource)),
+        password_hash TEXT,
+        version INTEGER NOT NULL DEFAULT 1,
+        created TEXT NOT NULL,
+        last_modified TEXT NOT NULL,
+        external_id TEXT GENERATED ALWAYS AS (json_extract(resource, '$.externalId')) VIRTUAL
+    );
+    CREATE INDEX ix_users_external_id ON users(external_id);
+
+    CREATE TABLE groups (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        display_name_key TEXT NOT NULL,  -- displayName.casefold(), set by the app
+        resource TEXT NOT NULL CHECK (json_valid(resource)),  -- without members
+        version INTEGER NOT NULL DEFAULT 1,
+        created TEXT NOT NULL,
+        last_modified TEXT NOT NULL,
+        external_id TEXT GENERATED ALWAYS AS (json_extract(resource, '$.externalId')) VIRTUAL
+    );
+    CREATE INDEX ix_groups_display_name_key ON groups(display_name_key);
+    CREATE INDEX ix_groups_external_id ON groups(external_id);
+
+    CREATE TABLE group_members (
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_group_members_user ON group_members(user_id, group_id);
+    """,
+]
+
+
+def apply(db: sqlite_utils.Database) -> int:
+    """Run the steps this database has not seen yet, each in its own write transaction."""
+    conn = db.conn
+    while True:
+        conn.execute("BEGIN IMMEDIATE")  # serialises workers migrating the same file
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= len(STEPS):
+                conn.execute("COMMIT")
+                return int(version)
+            for statement in _statements(STEPS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT our transaction first, so split on the statement ends.
+    return [s.strip() for s in script.split(";\n") if s.strip()]

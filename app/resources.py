@@ -1,0 +1,347 @@
+"""Attribute definitions (from app/schemas/*.json, RFC 7643 §8.7.1) and stored rows to SCIM resources.
+
+The schema files are the one description of every attribute's characteristics: /Schemas serves
+them, and filters, PATCH paths, sorting and attribute selection look attributes up here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from app.filters import AttrPath
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+BASE_PATH = "/scim/v2"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute's characteristics (RFC 7643 §2.2), with its sub-attributes by lower-case name."""
+
+    name: str
+    type: str
+    multi_valued: bool = False
+    case_exact: bool = False
+    mutability: str = "readWrite"
+    returned: str = "default"
+    required: bool = False
+    sub: dict[str, Attribute] = field(default_factory=dict)
+
+    @classmethod
+    def from_schema(cls, d: dict[str, Any]) -> Attribute:
+        """Build from a schema document's attribute definition."""
+        return cls(
+            name=d["name"],
+            type=d["type"],
+            multi_valued=d.get("multiValued", False),
+            case_exact=d.get("caseExact", False),
+            mutability=d.get("mutability", "readWrite"),
+            returned=d.get("returned", "default"),
+            required=d.get("required", False),
+            sub={s["name"].lower(): cls.from_schema(s) for s in d.get("subAttributes", [])},
+        )
+
+
+def _simple(name: str, type_: str = "string", **kw: Any) -> Attribute:
+    return Attribute(name, type_, **kw)
+
+
+# RFC 7643 §3.1: common attributes, defined by the protocol rather than by any schema.
+COMMON: dict[str, Attribute] = {
+    "id": _simple("id", case_exact=True, mutability="readOnly", returned="always"),
+    "externalid": _simple("externalId", case_exact=True),
+    "meta": Attribute(
+        "meta",
+        "complex",
+        mutability="readOnly",
+        sub={
+            "resourcetype": _simple("resourceType", case_exact=True, mutability="readOnly"),
+            "created": _simple("created", "dateTime", mutability="readOnly"),
+            "lastmodified": _simple("lastModified", "dateTime", mutability="readOnly"),
+            "location": _simple("location", "reference", case_exact=True, mutability="readOnly"),
+            "version": _simple("version", case_exact=True, mutability="readOnly"),
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """A resource type (RFC 7643 §6) and the attributes of its schemas."""
+
+    name: str
+    endpoint: str
+    schema: str
+    extensions: tuple[str, ...]
+    description: str
+
+    @property
+    def attributes(self) -> dict[str, Attribute]:
+        """Core-schema and common attributes, by lower-case name."""
+        return {**COMMON, **schema_attributes(self.schema)}
+
+    def resolve(self, path: AttrPath) -> tuple[str | None, Attribute, Attribute | None] | None:
+        """(extension URN or None, attribute, sub-attribute) for a path, or None if unknown."""
+        urn = path.urn
+        if urn is not None and urn.lower() == self.schema.lower():
+            urn = None
+        if urn is None:
+            attributes = self.attributes
+        else:
+            extension = next((e for e in self.extensions if e.lower() == urn.lower()), None)
+            if extension is None:
+                return None
+            urn, attributes = extension, schema_attributes(extension)
+        attribute = attributes.get(path.attr.lower())
+        if attribute is None:
+            return None
+        if path.sub is None:
+            return urn, attribute, None
+        sub = attribute.sub.get(path.sub.lower())
+        return (urn, attribute, sub) if sub is not None else None
+
+
+USER = ResourceType("User", "/Users", USER_SCHEMA, (ENTERPRISE_SCHEMA,), "User Account")
+GROUP = ResourceType("Group", "/Groups", GROUP_SCHEMA, (), "Group")
+RESOURCE_TYPES = {"User": USER, "Group": GROUP}
+
+
+@cache
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """The schema documents served at /Schemas, by URN."""
+    folder = Path(__file__).parent / "schemas"
+    documents = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    return {d["id"]: d for d in documents}
+
+
+@cache
+def schema_attributes(urn: str) -> dict[str, Attribute]:
+    """A schema's attributes by lower-case name."""
+    return {a["name"].lower(): Attribute.from_schema(a) for a in schema_documents()[urn]["attributes"]}
+
+
+# --- stored form <-> SCIM form ---------------------------------------------------------------
+
+READ_ONLY_ON_INPUT = ("id", "meta", "schemas", "groups", "password")
+
+
+def clean(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of an incoming body: known attributes only, canonical names, no nulls.
+
+    Read-only attributes (`id`, `meta`, `groups`) and `schemas` are dropped: Okta's PUT sends
+    back the whole object it read (shared/reference/okta.md §4.3). `password` is handled by
+    the caller and never stored here. Unknown attributes are ignored.
+    """
+    stored: dict[str, Any] = {}
+    attributes = resource_type.attributes
+    for key, value in body.items():
+        lowered = key.lower()
+        if lowered in READ_ONLY_ON_INPUT or lowered in ("members",):
+            continue
+        extension = next((e for e in resource_type.extensions if e.lower() == lowered), None)
+        if extension is not None and isinstance(value, dict):
+            inner = _clean_attributes(schema_attributes(extension), value)
+            if inner:
+                stored[extension] = inner
+        elif lowered in attributes:
+            cleaned = _clean_value(attributes[lowered], value)
+            if cleaned is not None:
+                stored[attributes[lowered].name] = cleaned
+    return stored
+
+
+def _clean_attributes(attributes: dict[str, Attribute], values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        attribute = attributes.get(key.lower())
+        if attribute is None or attribute.mutability == "readOnly" and attribute.name != "value":
+            continue
+        cleaned = _clean_value(attribute, value)
+        if cleaned is not None:
+            out[attribute.name] = cleaned
+    return out
+
+
+def _clean_value(attribute: Attribute, value: Any) -> Any:
+    if value is None:
+        return None
+    if attribute.multi_valued:
+        items = value if isinstance(value, list) else [value]
+        cleaned = [_clean_single(attribute, v) for v in items]
+        kept = [v for v in cleaned if v not in (None, {})]
+        return kept or None
+    return _clean_single(attribute, value)
+
+
+def _clean_single(attribute: Attribute, value: Any) -> Any:
+    if attribute.type == "complex" and isinstance(value, dict):
+        return _clean_attributes(attribute.sub, value) or None
+    return value
+
+
+def meta(resource_type: ResourceType, resource_id: str, version: int, created: str,
+         last_modified: str, base_url: str) -> dict[str, str]:
+    """The `meta` attribute (RFC 7643 §3.1); `version` is a weak ETag (RFC 7644 §3.14)."""
+    return {
+        "resourceType": resource_type.name,
+        "created": created,
+        "lastModified": last_modified,
+        "location": f"{base_url}{resource_type.endpoint}/{resource_id}",
+        "version": etag(version),
+    }
+
+
+def etag(version: int) -> str:
+    """A version number as a weak entity tag."""
+    return f'W/"{version}"'
+
+
+def schemas_of(resource_type: ResourceType, stored: dict[str, Any]) -> list[str]:
+    """The `schemas` attribute: the core schema plus each extension present."""
+    return [resource_type.schema, *(e for e in resource_type.extensions if e in stored)]
+
+
+def to_scim(
+    resource_type: ResourceType,
+    resource_id: str,
+    stored: dict[str, Any],
+    meta_value: dict[str, str],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A stored resource as the client sees it: schemas, id, attributes, computed ones, meta."""
+    scim: dict[str, Any] = {"schemas": schemas_of(resource_type, stored), "id": resource_id}
+    scim.update(stored)
+    if extra:
+        scim.update(extra)
+    scim["meta"] = meta_value
+    return scim
+
+
+# --- attribute selection (RFC 7644 §3.4.2.5) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What `attributes` / `excludedAttributes` ask for, as (extension URN, attr, sub) triples."""
+
+    include: frozenset[tuple[str | None, str, str | None]] = frozenset()
+    exclude: frozenset[tuple[str | None, str, str | None]] = frozenset()
+    whole_extensions: frozenset[str] = frozenset()
+
+    def wants(self, attr: str, urn: str | None = None) -> bool:
+        """Whether attribute `attr` (canonical name) appears in the response at all."""
+        key = attr.lower()
+        if (urn, key, None) in self.exclude:
+            return False
+        if not self.include:
+            return True
+        if urn is not None and urn in self.whole_extensions:
+            return True
+        return any(u == urn and a == key for u, a, _ in self.include)
+
+
+def parse_selection(
+    resource_type: ResourceType, attributes: str | None, excluded: str | None
+) -> Selection:
+    """Parse the two query parameters; unknown names are ignored, as RFC 7644 §3.4.2.5 allows."""
+    from app import filters  # local: filters imports nothing from here
+
+    def paths(text: str | None) -> tuple[set[tuple[str | None, str, str | None]], set[str]]:
+        triples: set[tuple[str | None, str, str | None]] = set()
+        extensions: set[str] = set()
+        for part in (text or "").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            whole = next((e for e in resource_type.extensions if e.lower() == part.lower()), None)
+            if whole is not None:
+                extensions.add(whole)
+                continue
+            try:
+                resolved = resource_type.resolve(filters.parse_path(part))
+            except Exception:  # a malformed name selects nothing
+                continue
+            if resolved is not None:
+                urn, attribute, sub = resolved
+                triples.add((urn, attribute.name.lower(), sub.name.lower() if sub else None))
+        return triples, extensions
+
+    include, whole = paths(attributes)
+    exclude, _ = paths(excluded)
+    return Selection(frozenset(include), frozenset(exclude), frozenset(whole))
+
+
+def project(resource_type: ResourceType, scim: dict[str, Any], selection: Selection) -> dict[str, Any]:
+    """Apply a Selection to a full SCIM resource; `returned: always` attributes always stay."""
+    if not selection.include and not selection.exclude:
+        return scim
+    out: dict[str, Any] = {}
+    for key, value in scim.items():
+        if key in ("schemas", "id"):
+            out[key] = value
+        elif key in resource_type.extensions:
+            kept = _project_block(value, selection, key)
+            if kept:
+                out[key] = kept
+        else:
+            kept_value = _project_attribute(key, value, selection, None)
+            if kept_value is not None:
+                out[key] = kept_value
+    return out
+
+
+def _project_block(block: dict[str, Any], selection: Selection, urn: str) -> dict[str, Any]:
+    if urn in selection.whole_extensions:
+        return block
+    out = {}
+    for key, value in block.items():
+        kept = _project_attribute(key, value, selection, urn)
+        if kept is not None:
+            out[key] = kept
+    return out
+
+
+def _project_attribute(key: str, value: Any, selection: Selection, urn: str | None) -> Any:
+    lowered = key.lower()
+    if (urn, lowered, None) in selection.exclude:
+        return None
+    subs_included = {s for u, a, s in selection.include if u == urn and a == lowered and s}
+    subs_excluded = {s for u, a, s in selection.exclude if u == urn and a == lowered and s}
+    if selection.include and (urn, lowered, None) not in selection.include and not subs_included:
+        return None
+    if not (subs_included or subs_excluded):
+        return value
+
+    def keep(item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        return {
+            k: v for k, v in item.items()
+            if (not subs_included or k.lower() in subs_included) and k.lower() not in subs_excluded
+        }
+
+    if isinstance(value, list):
+        items = [keep(v) for v in value]
+        return [i for i in items if i] or None
+    return keep(value) or None
+
+
+def normalize_primary(stored: dict[str, Any], names: Iterable[str] | None = None) -> None:
+    """RFC 7643 §2.4: at most one value of a multi-valued attribute has `primary: true`.
+
+    The last value marked primary wins (a value a PATCH just added comes last).
+    """
+    for name in names if names is not None else list(stored):
+        values = stored.get(name)
+        if not isinstance(values, list):
+            continue
+        marked = [i for i, v in enumerate(values) if isinstance(v, dict) and v.get("primary") is True]
+        for i in marked[:-1]:
+            values[i] = {k: v for k, v in values[i].items() if k != "primary"}

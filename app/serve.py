@@ -1,0 +1,36 @@
+"""`make serve`: make sure a token exists, print where to point Okta, then run gunicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from app import config
+
+
+def main() -> None:
+    """Print the base URL and token, then replace this process with gunicorn."""
+    settings, generated = config.ensure_token(config.from_env())
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    workers = os.environ.get("WORKERS", str(os.cpu_count() or 2))
+    base = settings.base_url or f"http://{host}:{port}/scim/v2"
+    print(f"SCIM base URL: {base}")
+    print(f"Database:      {os.path.abspath(settings.db_path)}")
+    if generated:
+        print(f"Token (new, kept in {settings.token_file}): {settings.tokens[0]}")
+    elif not os.environ.get("SCIM_TOKEN"):
+        print(f"Token: read from {settings.token_file}")
+    else:
+        print("Token: from SCIM_TOKEN")
+    sys.stdout.flush()
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    os.execv(gunicorn, [
+        gunicorn, "--workers", workers, "--bind", f"{host}:{port}",
+        "--worker-class", "app.worker.ScimWorker", "--graceful-timeout", "10",
+        "app.main:create_app()",
+    ])
+
+
+if __name__ == "__main__":
+    main()

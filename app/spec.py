@@ -1,0 +1,59 @@
+"""The OpenAPI document, for what the app needs from it besides Connexion's routing."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from connexion.json_schema import Draft4RequestValidator, resolve_refs
+from jsonschema import Draft4Validator
+
+from app import errors
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "scim.yaml"
+METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The spec as loaded from openapi/scim.yaml."""
+    loaded = yaml.safe_load(SPEC_PATH.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def base_path() -> str:
+    """The servers[0] URL, e.g. /scim/v2."""
+    return str(document()["servers"][0]["url"]).rstrip("/")
+
+
+def path_methods() -> dict[str, list[str]]:
+    """Full request path template -> HTTP methods the spec has for it (GET implies HEAD)."""
+    found = {}
+    for template, item in document()["paths"].items():
+        methods = [m.upper() for m in item if m in METHODS]
+        if "GET" in methods:
+            methods.append("HEAD")
+        found[base_path() + template] = methods
+    return found
+
+
+@cache
+def _validator(component: str) -> Any:
+    resolved = resolve_refs(document())
+    schema = resolved["components"]["schemas"][component]
+    return Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
+
+def check(component: str, instance: Any) -> None:
+    """Validate a value against a component schema; the first problem is 400 invalidValue.
+
+    PATCH builds a new resource from operations the spec cannot type, so the result is held to
+    the same schema a PUT body is.
+    """
+    error = next(iter(_validator(component).iter_errors(instance)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "the resource"
+        raise errors.InvalidValue(f"{where}: {error.message}")

@@ -1,0 +1,281 @@
+"""The only module that reads or writes rows. One connection per worker process.
+
+Every write runs inside `BEGIN IMMEDIATE` (shared/reference/stack.md §4): a deferred BEGIN
+that later upgrades to a write fails with "database is locked" when another worker wrote
+in between, and busy_timeout cannot help it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from app import config, errors, migrations
+
+_db: sqlite_utils.Database | None = None
+_owner: tuple[int, str] | None = None  # (pid, path) the open connection belongs to
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored resource: its SCIM JSON (without id/meta) and bookkeeping columns."""
+
+    id: str
+    resource: dict[str, Any]
+    version: int
+    created: str
+    last_modified: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a group, with the display name read from the user."""
+
+    value: str
+    display: str | None
+
+
+def open_database(path: str) -> sqlite_utils.Database:
+    """A configured connection: WAL, foreign keys, a 5 s busy timeout, migrations applied."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    database = sqlite_utils.Database(conn)
+    database.enable_wal()
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.create_function("casefold", 1, _casefold, deterministic=True)
+    migrations.apply(database)
+    return database
+
+
+def _casefold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def db() -> sqlite_utils.Database:
+    """This process's connection, opened after fork on first use."""
+    global _db, _owner
+    owner = (os.getpid(), config.get().db_path)
+    if _db is None or _owner != owner:
+        if _db is not None and _owner is not None and _owner[0] == owner[0]:
+            _db.conn.close()
+        _db, _owner = open_database(owner[1]), owner
+    return _db
+
+
+@contextmanager
+def write() -> Iterator[sqlite3.Connection]:
+    """A write transaction; everything inside commits together or not at all."""
+    conn = db().conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def now() -> str:
+    """The current time as RFC 3339 UTC with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _row(values: Sequence[Any]) -> Row:
+    return Row(values[0], json.loads(values[1]), values[2], values[3], values[4])
+
+
+_COLUMNS = "id, resource, version, created, last_modified"
+_TABLES = {"User": "users", "Group": "groups"}
+_KEYS = {"User": "user_name_key", "Group": "display_name_key"}
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def fetch(resource_type: str, resource_id: str) -> Row:
+    """One resource by id, or NotFound."""
+    table = _TABLES[resource_type]
+    found = db().execute(f"SELECT {_COLUMNS} FROM {table} WHERE id = ?", [resource_id]).fetchone()
+    if found is None:
+        raise errors.NotFound(f"{resource_type} {resource_id} not found")
+    return _row(found)
+
+
+def search(
+    resource_type: str,
+    where: str,
+    params: dict[str, Any],
+    order_by: str,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[Row]]:
+    """The number of matches and one page of them; `where`/`order_by` come from app.query."""
+    table = _TABLES[resource_type]
+    conn = db().conn
+    total = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
+    if limit <= 0 or offset >= total:
+        return total, []
+    sql = f"SELECT {_COLUMNS} FROM {table} WHERE {where} ORDER BY {order_by} LIMIT :lim OFFSET :off"
+    rows = conn.execute(sql, {**params, "lim": limit, "off": offset}).fetchall()
+    return total, [_row(r) for r in rows]
+
+
+def groups_of(user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """For each user, the (group id, displayName) of the groups it is a direct member of."""
+    found: dict[str, list[tuple[str, str]]] = {uid: [] for uid in user_ids}
+    if not user_ids:
+        return found
+    marks = ",".join("?" * len(user_ids))
+    sql = (
+        "SELECT m.user_id, g.id, json_extract(g.resource, '$.displayName') FROM group_members m"
+        f" JOIN groups g ON g.id = m.group_id WHERE m.user_id IN ({marks}) ORDER BY g.seq"
+    )
+    for user_id, group_id, display in db().execute(sql, list(user_ids)):
+        found[user_id].append((group_id, display))
+    return found
+
+
+def members_of(group_ids: Sequence[str]) -> dict[str, list[Member]]:
+    """For each group, its members (in user creation order) with their display names."""
+    found: dict[str, list[Member]] = {gid: [] for gid in group_ids}
+    if not group_ids:
+        return found
+    marks = ",".join("?" * len(group_ids))
+    sql = (
+        "SELECT m.group_id, u.id, coalesce(json_extract(u.resource, '$.displayName'),"
+        " json_extract(u.resource, '$.userName')) FROM group_members m"
+        f" JOIN users u ON u.id = m.user_id WHERE m.group_id IN ({marks}) ORDER BY u.seq"
+    )
+    for group_id, user_id, display in db().execute(sql, list(group_ids)):
+        found[group_id].append(Member(user_id, display))
+    return found
+
+
+# --- writes (call inside `with write():`) ----------------------------------------------------
+
+
+def insert(
+    conn: sqlite3.Connection,
+    resource_type: str,
+    resource_id: str,
+    resource: dict[str, Any],
+    key: str,
+    password_hash: str | None = None,
+) -> Row:
+    """Store a new resource; a taken unique key (userName) raises Uniqueness."""
+    stamp = now()
+    table, key_column = _TABLES[resource_type], _KEYS[resource_type]
+    columns = {"id": resource_id, "resource": json.dumps(resource), key_column: key,
+               "created": stamp, "last_modified": stamp}
+    if resource_type == "User":
+        columns["password_hash"] = password_hash
+    names = ", ".join(columns)
+    marks = ", ".join(f":{name}" for name in columns)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) RETURNING {_COLUMNS}"
+    try:
+        return _row(conn.execute(sql, columns).fetchone())
+    except sqlite3.IntegrityError as exc:
+        raise _conflict(resource_type, resource) from exc
+
+
+def update(
+    conn: sqlite3.Connection,
+    resource_type: str,
+    resource_id: str,
+    resource: dict[str, Any],
+    key: str,
+    password_hash: str | None = None,
+) -> Row:
+    """Overwrite a resource and bump its version; password_hash None keeps the stored one."""
+    table, key_column = _TABLES[resource_type], _KEYS[resource_type]
+    sql = (
+        f"UPDATE {table} SET resource = :resource, {key_column} = :key, version = version + 1,"
+        " last_modified = :now"
+    )
+    if password_hash is not None:
+        sql += ", password_hash = :password_hash"
+    params = {"resource": json.dumps(resource), "key": key, "now": now(), "id": resource_id,
+              "password_hash": password_hash}
+    try:
+        found = conn.execute(sql + f" WHERE id = :id RETURNING {_COLUMNS}", params).fetchone()
+    except sqlite3.IntegrityError as exc:
+        raise _conflict(resource_type, resource) from exc
+    if found is None:
+        raise errors.NotFound(f"{resource_type} {resource_id} not found")
+    return _row(found)
+
+
+def touch(conn: sqlite3.Connection, resource_type: str, resource_id: str) -> Row:
+    """Bump version and lastModified (a membership change is a change of the group)."""
+    table = _TABLES[resource_type]
+    found = conn.execute(
+        f"UPDATE {table} SET version = version + 1, last_modified = ? WHERE id = ?"
+        f" RETURNING {_COLUMNS}",
+        [now(), resource_id],
+    ).fetchone()
+    if found is None:
+        raise errors.NotFound(f"{resource_type} {resource_id} not found")
+    return _row(found)
+
+
+def delete(conn: sqlite3.Connection, resource_type: str, resource_id: str) -> None:
+    """Remove a resource; its memberships go with it (ON DELETE CASCADE)."""
+    table = _TABLES[resource_type]
+    if resource_type == "User":  # its groups lose a member: that changes their version
+        conn.execute(
+            "UPDATE groups SET version = version + 1, last_modified = ? WHERE id IN"
+            " (SELECT group_id FROM group_members WHERE user_id = ?)",
+            [now(), resource_id],
+        )
+    if conn.execute(f"DELETE FROM {table} WHERE id = ?", [resource_id]).rowcount == 0:
+        raise errors.NotFound(f"{resource_type} {resource_id} not found")
+
+
+def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]) -> None:
+    """Add users to a group; already-present members are left as they are."""
+    wanted = list(dict.fromkeys(user_ids))
+    _require_users(conn, wanted)
+    conn.executemany(
+        "INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?, ?)",
+        [(group_id, uid) for uid in wanted],
+    )
+
+
+def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]) -> int:
+    """Remove these users from a group; returns how many were members."""
+    cursor = conn.executemany(
+        "DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
+        [(group_id, uid) for uid in dict.fromkeys(user_ids)],
+    )
+    return cursor.rowcount
+
+
+def clear_members(conn: sqlite3.Connection, group_id: str) -> None:
+    """Empty a group."""
+    conn.execute("DELETE FROM group_members WHERE group_id = ?", [group_id])
+
+
+def _require_users(conn: sqlite3.Connection, user_ids: list[str]) -> None:
+    missing = set(user_ids)
+    for start in range(0, len(user_ids), 500):
+        chunk = user_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for (found,) in conn.execute(f"SELECT id FROM users WHERE id IN ({marks})", chunk):
+            missing.discard(found)
+    if missing:
+        names = ", ".join(sorted(missing)[:5])
+        raise errors.InvalidValue(f"members must be existing users; unknown: {names}")
+
+
+def _conflict(resource_type: str, resource: dict[str, Any]) -> errors.ScimError:
+    if resource_type == "User":
+        return errors.Uniqueness(f"userName {resource.get('userName')!r} is already taken")
+    return errors.Uniqueness(f"displayName {resource.get('displayName')!r} is already taken")

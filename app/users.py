@@ -1,0 +1,104 @@
+"""/Users handlers (RFC 7644 §3), named by the spec's operationIds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from app import listing, patch as patching, rendering, spec, store
+from app.passwords import hash_password
+from app.resources import USER, clean, normalize_primary, parse_selection
+
+Response = tuple[Any, int, dict[str, str]]
+
+
+async def search(
+    filter_: str | None = None,
+    start_index: int | None = None,
+    count: int | None = None,
+    attributes: str | None = None,
+    excluded_attributes: str | None = None,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
+) -> Response:
+    """RFC 7644 §3.4.2: list users, filtered, sorted and paged."""
+    page = listing.search(
+        USER, rendering.users, filter_, start_index, count, attributes, excluded_attributes,
+        sort_by, sort_order,
+    )
+    return page, 200, {}
+
+
+async def get(user_id: str, attributes: str | None = None, excluded_attributes: str | None = None) -> Response:
+    """RFC 7644 §3.4.1: one user by id."""
+    row = store.fetch("User", user_id)
+    return _one(row, attributes, excluded_attributes, 200)
+
+
+async def create(body: dict[str, Any], attributes: str | None = None,
+                 excluded_attributes: str | None = None) -> Response:
+    """RFC 7644 §3.3: create a user; userName is unique regardless of letter case (409)."""
+    stored = _stored(body)
+    password_hash = await _hash(body.get("password"))
+    with store.write() as conn:
+        row = store.insert(conn, "User", str(uuid.uuid4()), stored, _key(stored), password_hash)
+    return _one(row, attributes, excluded_attributes, 201)
+
+
+async def replace(user_id: str, body: dict[str, Any], attributes: str | None = None,
+                  excluded_attributes: str | None = None) -> Response:
+    """RFC 7644 §3.5.1: replace a user; `password` is kept unless the body carries one."""
+    stored = _stored(body)
+    password_hash = await _hash(body.get("password"))
+    with store.write() as conn:
+        row = store.update(conn, "User", user_id, stored, _key(stored), password_hash)
+    return _one(row, attributes, excluded_attributes, 200)
+
+
+async def patch(user_id: str, body: dict[str, Any], attributes: str | None = None,
+                excluded_attributes: str | None = None) -> Response:
+    """RFC 7644 §3.5.2: modify a user; all operations apply together or not at all."""
+    operations = patching.parse_operations(USER, body["Operations"])
+    password_hash = None
+    if patching.sets_password(operations):
+        # Hash before the transaction opens: nothing is awaited while it holds the write lock.
+        preview = patching.apply(USER, store.fetch("User", user_id).resource, operations)
+        password_hash = await _hash(preview.password)
+    with store.write() as conn:
+        current = store.fetch("User", user_id)
+        stored = _stored(patching.apply(USER, current.resource, operations).resource)
+        row = store.update(conn, "User", user_id, stored, _key(stored), password_hash)
+    return _one(row, attributes, excluded_attributes, 200)
+
+
+async def delete(user_id: str) -> Response:
+    """RFC 7644 §3.6: delete a user and its group memberships."""
+    with store.write() as conn:
+        store.delete(conn, "User", user_id)
+    return None, 204, {}
+
+
+def _stored(body: dict[str, Any]) -> dict[str, Any]:
+    stored = clean(USER, body)
+    normalize_primary(stored)
+    spec.check("UserIn", stored)
+    return stored
+
+
+def _key(stored: dict[str, Any]) -> str:
+    # RFC 7643 §4.1.1: userName is caseExact false; casefold() folds beyond ASCII.
+    return str(stored["userName"]).casefold()
+
+
+async def _hash(password: Any) -> str | None:
+    if not password:
+        return None
+    # scrypt takes tens of milliseconds: off the event loop, outside any transaction.
+    return await asyncio.to_thread(hash_password, str(password))
+
+
+def _one(row: store.Row, attributes: str | None, excluded: str | None, status: int) -> Response:
+    selection = parse_selection(USER, attributes, excluded)
+    resource = rendering.users([row], selection)[0]
+    return resource, status, rendering.headers(USER, row, created=status == 201)
