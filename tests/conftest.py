@@ -1,0 +1,115 @@
+"""Shared fixtures: a fresh database per test and the Connexion test client with response validation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from app import config
+from app.main import create_app
+
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BASE = "/scim/v2"
+SAMPLES = Path(__file__).parent / "samples"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ScimClient:
+    """The test client with the token, the base path and SCIM JSON bodies filled in."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.http = client
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+                **kwargs: Any) -> Any:
+        sent = {**AUTH, **(headers or {})}
+        if body is not None:
+            sent.setdefault("Content-Type", "application/scim+json")
+            kwargs["content"] = json.dumps(body)
+        return self.http.request(method, BASE + path, headers=sent, **kwargs)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any, **kw: Any) -> Any:
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any, **kw: Any) -> Any:
+        return self.request("PUT", path, body, **kw)
+
+    def patch(self, path: str, operations: list[dict[str, Any]], **kw: Any) -> Any:
+        return self.request("PATCH", path, {"schemas": [PATCH_SCHEMA], "Operations": operations}, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+    def create_user(self, user_name: str, **attributes: Any) -> dict[str, Any]:
+        body = {"schemas": [USER_SCHEMA], "userName": user_name, "active": True, **attributes}
+        response = self.post("/Users", body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def create_group(self, display_name: str, members: list[str] | None = None) -> dict[str, Any]:
+        body = {"schemas": [GROUP_SCHEMA], "displayName": display_name,
+                "members": [{"value": m} for m in members or []]}
+        response = self.post("/Groups", body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+
+@pytest.fixture(scope="session")
+def app() -> Any:
+    """One Connexion app for the whole run (loading the spec is the slow part)."""
+    return create_app(db_path=":memory:", tokens=(TOKEN,), validate_responses=True)
+
+
+@pytest.fixture
+def make_client(app: Any, tmp_path: Path) -> Iterator[Callable[..., ScimClient]]:
+    """A client over a fresh database, with runtime settings overridden."""
+    opened: list[TestClient] = []
+
+    def make(**overrides: Any) -> ScimClient:
+        db_path = str(tmp_path / f"scim{len(opened)}.db")
+        config.use(config.get().with_overrides(db_path=db_path, **overrides))
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        opened.append(client)
+        return ScimClient(client)
+
+    saved = config.get()
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+    config.use(saved)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., ScimClient]) -> ScimClient:
+    """A client over a fresh, empty database."""
+    return make_client()
+
+
+def load_sample(name: str) -> Any:
+    """A JSON file from tests/samples/."""
+    return json.loads((SAMPLES / name).read_text())
+
+
+def assert_scim_error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
+    """The response is a SCIM Error with this status (and scimType), as application/scim+json."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/scim+json")
+    body = response.json()
+    assert body["schemas"] == [ERROR_SCHEMA]
+    assert body["status"] == str(status)
+    assert body.get("scimType") == scim_type
+    assert body["detail"]
+    return dict(body)
