@@ -32,12 +32,17 @@ async def service_provider_config() -> Response:
             {
                 "type": "oauthbearertoken",
                 "name": "Bearer token",
-                "description": "Authorization: Bearer <token>, or the bare token (Okta's HTTP Header mode).",
+                "description": (
+                    "Authorization: Bearer <token>, or the bare token (Okta's HTTP Header mode)."
+                ),
                 "specUri": "https://www.rfc-editor.org/rfc/rfc6750",
                 "primary": True,
             }
         ],
-        "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base}/ServiceProviderConfig"},
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{base}/ServiceProviderConfig",
+        },
     }
     return body, 200, {}
 
@@ -87,5 +92,8 @@ def _resource_type(resource_type: ResourceType) -> dict[str, Any]:
 
 def _schema(urn: str) -> dict[str, Any]:
     document = dict(schema_documents()[urn])
-    document["meta"] = {"resourceType": "Schema", "location": f"{rendering.base_url()}/Schemas/{urn}"}
+    document["meta"] = {
+        "resourceType": "Schema",
+        "location": f"{rendering.base_url()}/Schemas/{urn}",
+    }
     return document

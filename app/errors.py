@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -135,7 +135,7 @@ async def http_exception_handler(request: ConnexionRequest, exc: Exception) -> C
 Handler = Callable[[ConnexionRequest, Exception], Awaitable[ConnexionResponse]]
 
 
-def method_not_allowed_handler(path_methods: dict[str, Iterable[str]]) -> Handler:
+def method_not_allowed_handler(path_methods: Mapping[str, Iterable[str]]) -> Handler:
     """A 405 handler whose Allow header lists every method the spec has for the path.
 
     Connexion registers one route per (path, method), so its own Allow header names only the

@@ -109,7 +109,7 @@ _ATTR_NAME = re.compile(r"^\$?[A-Za-z][\w-]*$")
 
 
 def parse_path(text: str) -> AttrPath:
-    """`name.givenName` or `urn:...:2.0:User:manager.value` to an AttrPath (invalidFilter if bad)."""
+    """`name.givenName` or `urn:...:2.0:User:manager.value` to an AttrPath (else invalidFilter)."""
     urn = None
     rest = text
     if text.lower().startswith("urn:"):
@@ -126,8 +126,9 @@ def parse(text: str) -> Node:
     """Parse filter text into an AST; any syntax problem raises InvalidFilter."""
     parser = _Parser(_tokenize(text), text)
     node = parser.filter()
-    if parser.peek() is not None:
-        raise errors.InvalidFilter(f"unexpected {parser.peek()[1]!r} in filter {text!r}")
+    left = parser.peek()
+    if left is not None:
+        raise errors.InvalidFilter(f"unexpected {left[1]!r} in filter {text!r}")
     return node
 
 
@@ -162,7 +163,7 @@ class _Parser:
         return token
 
     def expect(self, value: str) -> None:
-        kind, got = self.take()
+        _, got = self.take()
         if got != value:
             raise errors.InvalidFilter(f"expected {value!r} but found {got!r} in {self.text!r}")
 
@@ -204,7 +205,9 @@ class _Parser:
     def attr_expression(self) -> Node:
         kind, text = self.take()
         if kind != "word":
-            raise errors.InvalidFilter(f"expected an attribute name, found {text!r} in {self.text!r}")
+            raise errors.InvalidFilter(
+                f"expected an attribute name, found {text!r} in {self.text!r}"
+            )
         path = parse_path(text)
         if self.peek() == ("punct", "["):
             self.take()
@@ -232,4 +235,6 @@ class _Parser:
         lowered = text.lower()
         if kind == "word" and lowered in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[lowered]
-        raise errors.InvalidFilter(f"{text!r} is not a value (use a quoted string) in {self.text!r}")
+        raise errors.InvalidFilter(
+            f"{text!r} is not a value (use a quoted string) in {self.text!r}"
+        )

@@ -6,7 +6,8 @@ import sqlite3
 import uuid
 from typing import Any
 
-from app import errors, listing, membership, patch as patching, rendering, spec, store
+from app import errors, listing, membership, rendering, spec, store
+from app import patch as patching
 from app.resources import GROUP, clean, parse_selection
 
 Response = tuple[Any, int, dict[str, str]]
@@ -23,19 +24,29 @@ async def search(
 ) -> Response:
     """RFC 7644 §3.4.2: list groups, filtered, sorted and paged."""
     page = listing.search(
-        GROUP, rendering.groups, filter_, start_index, count, attributes, excluded_attributes,
-        sort_by, sort_order,
+        GROUP,
+        rendering.groups,
+        filter_,
+        start_index,
+        count,
+        attributes,
+        excluded_attributes,
+        sort_by,
+        sort_order,
     )
     return page, 200, {}
 
 
-async def get(group_id: str, attributes: str | None = None, excluded_attributes: str | None = None) -> Response:
+async def get(
+    group_id: str, attributes: str | None = None, excluded_attributes: str | None = None
+) -> Response:
     """RFC 7644 §3.4.1: one group by id."""
     return _one(store.fetch("Group", group_id), attributes, excluded_attributes, 200)
 
 
-async def create(body: dict[str, Any], attributes: str | None = None,
-                 excluded_attributes: str | None = None) -> Response:
+async def create(
+    body: dict[str, Any], attributes: str | None = None, excluded_attributes: str | None = None
+) -> Response:
     """RFC 7644 §3.3: create a group with its initial members."""
     stored = _stored(body)
     ids = membership.member_ids(body.get("members"))
@@ -45,8 +56,12 @@ async def create(body: dict[str, Any], attributes: str | None = None,
     return _one(row, attributes, excluded_attributes, 201)
 
 
-async def replace(group_id: str, body: dict[str, Any], attributes: str | None = None,
-                  excluded_attributes: str | None = None) -> Response:
+async def replace(
+    group_id: str,
+    body: dict[str, Any],
+    attributes: str | None = None,
+    excluded_attributes: str | None = None,
+) -> Response:
     """RFC 7644 §3.5.1: replace a group, members included (absent members means none)."""
     stored = _stored(body)
     ids = membership.member_ids(body.get("members"))
@@ -57,8 +72,12 @@ async def replace(group_id: str, body: dict[str, Any], attributes: str | None = 
     return _one(row, attributes, excluded_attributes, 200)
 
 
-async def patch(group_id: str, body: dict[str, Any], attributes: str | None = None,
-                excluded_attributes: str | None = None) -> Response:
+async def patch(
+    group_id: str,
+    body: dict[str, Any],
+    attributes: str | None = None,
+    excluded_attributes: str | None = None,
+) -> Response:
     """RFC 7644 §3.5.2: modify a group; member changes touch only those members' rows."""
     operations = patching.parse_operations(GROUP, body["Operations"])
     others, changes = membership.split(operations)
@@ -96,9 +115,14 @@ def _apply_change(conn: sqlite3.Connection, group_id: str, change: membership.Ch
     else:
         assert change.filter is not None
         members = store.members_of([group_id])[group_id]
-        elements = [{"value": m.value, "display": m.display, "type": "User"} for m in members]
         attribute = GROUP.attributes["members"]
-        doomed = [e["value"] for e in elements if patching.matches(change.filter, e, attribute)]
+        doomed = [
+            m.value
+            for m in members
+            if patching.matches(
+                change.filter, {"value": m.value, "display": m.display, "type": "User"}, attribute
+            )
+        ]
         if not doomed:
             raise errors.NoTarget(f"no member matches members[{change.filter}]")
         store.remove_members(conn, group_id, doomed)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import errors
-from app.filters import Compare, Node, Or
+from app.filters import AttrPath, Compare, Node, Or
 from app.patch import Operation
 
 
@@ -70,9 +70,14 @@ def _filtered(op: str, node: Node, value: Any) -> Change:
 
 
 def _value_equalities(node: Node) -> list[str] | None:
-    if isinstance(node, Compare) and node.op == "eq" and node.path.attr.lower() == "value":
-        if node.path.sub is None and node.path.urn is None and isinstance(node.value, str):
-            return [node.value]
+    if (
+        isinstance(node, Compare)
+        and node.op == "eq"
+        and node.path == AttrPath(node.path.attr)
+        and node.path.attr.lower() == "value"
+        and isinstance(node.value, str)
+    ):
+        return [node.value]
     if isinstance(node, Or):
         left, right = _value_equalities(node.left), _value_equalities(node.right)
         if left is not None and right is not None:
@@ -87,7 +92,11 @@ def member_ids(value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value]
     ids = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str) or not item["value"]:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("value"), str)
+            or not item["value"]
+        ):
             raise errors.InvalidValue('each member must be an object with a string "value"')
         kind = item.get("type")
         if isinstance(kind, str) and kind.lower() == "group":

@@ -77,7 +77,9 @@ def parse_path(resource_type: ResourceType, text: str) -> Path:
     return Path(urn, attribute, sub, filter_node)
 
 
-def parse_operations(resource_type: ResourceType, operations: list[dict[str, Any]]) -> list[Operation]:
+def parse_operations(
+    resource_type: ResourceType, operations: list[dict[str, Any]]
+) -> list[Operation]:
     """Validate a PatchOp's Operations; op names are matched case-insensitively."""
     parsed = []
     for raw in operations:
@@ -99,13 +101,19 @@ def sets_password(operations: list[Operation]) -> bool:
     for operation in operations:
         if operation.path is not None and operation.path.attribute.name == "password":
             return True
-        if operation.path is None and isinstance(operation.value, dict):
-            if any(key.lower() == "password" for key in operation.value):
-                return True
+        value = operation.value
+        if (
+            operation.path is None
+            and isinstance(value, dict)
+            and "password" in map(str.lower, value)
+        ):
+            return True
     return False
 
 
-def apply(resource_type: ResourceType, resource: dict[str, Any], operations: list[Operation]) -> Result:
+def apply(
+    resource_type: ResourceType, resource: dict[str, Any], operations: list[Operation]
+) -> Result:
     """Apply operations in order to a copy of the resource."""
     state = _State(resource_type, copy.deepcopy(resource))
     for operation in operations:
@@ -202,9 +210,14 @@ class _State:
             if isinstance(target, dict):
                 target.pop(path.sub.name, None)
         elif path.attribute.multi_valued and isinstance(value, list) and value:
-            # Entra removes listed values without a filter: {"path": "members", "value": [{"value": id}]}
+            # Entra removes listed values without a filter:
+            # {"op": "remove", "path": "members", "value": [{"value": id}]}
             doomed = {v.get("value") if isinstance(v, dict) else v for v in value}
-            kept = [v for v in container.get(name, []) if (v.get("value") if isinstance(v, dict) else v) not in doomed]
+            kept = [
+                v
+                for v in container.get(name, [])
+                if (v.get("value") if isinstance(v, dict) else v) not in doomed
+            ]
             container[name] = kept
         else:
             container.pop(name, None)
@@ -213,7 +226,11 @@ class _State:
         assert path.filter is not None
         name, attribute = path.attribute.name, path.attribute
         values = container.get(name, [])
-        hits = [i for i, v in enumerate(values) if isinstance(v, dict) and matches(path.filter, v, attribute)]
+        hits = [
+            i
+            for i, v in enumerate(values)
+            if isinstance(v, dict) and matches(path.filter, v, attribute)
+        ]
         if not hits:
             created = _from_equality(path.filter) if op == "add" else None
             if created is None:
@@ -284,8 +301,10 @@ def compare(op: str, actual: Any, expected: Any, attribute: Attribute) -> bool:
     if isinstance(actual, str) and isinstance(expected, str) and not attribute.case_exact:
         actual, expected = actual.casefold(), expected.casefold()
     if type(actual) is not type(expected) and not (
-        isinstance(actual, int | float) and isinstance(expected, int | float)
-        and not isinstance(actual, bool) and not isinstance(expected, bool)
+        isinstance(actual, int | float)
+        and isinstance(expected, int | float)
+        and not isinstance(actual, bool)
+        and not isinstance(expected, bool)
     ):
         return op == "ne"
     if op == "eq":
@@ -295,6 +314,16 @@ def compare(op: str, actual: Any, expected: Any, attribute: Attribute) -> bool:
     if op in ("co", "sw", "ew"):
         if not isinstance(actual, str):
             return False
-        return {"co": expected in actual, "sw": actual.startswith(expected), "ew": actual.endswith(expected)}[op]
-    return bool({"gt": actual > expected, "ge": actual >= expected,
-                 "lt": actual < expected, "le": actual <= expected}[op])
+        return {
+            "co": expected in actual,
+            "sw": actual.startswith(expected),
+            "ew": actual.endswith(expected),
+        }[op]
+    return bool(
+        {
+            "gt": actual > expected,
+            "ge": actual >= expected,
+            "lt": actual < expected,
+            "le": actual <= expected,
+        }[op]
+    )

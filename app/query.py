@@ -46,7 +46,10 @@ SUBSTRING = {"co", "sw", "ew"}
 
 # Multi-valued attributes kept in the membership table rather than in the resource JSON.
 MEMBERSHIP = {
-    ("Group", "members"): "SELECT 1 FROM group_members gm WHERE gm.group_id = {table}.id AND {cond}",
+    (
+        "Group",
+        "members",
+    ): "SELECT 1 FROM group_members gm WHERE gm.group_id = {table}.id AND {cond}",
     ("User", "groups"): "SELECT 1 FROM group_members gm WHERE gm.user_id = {table}.id AND {cond}",
 }
 MEMBERSHIP_VALUE = {("Group", "members"): "gm.user_id", ("User", "groups"): "gm.group_id"}
@@ -84,7 +87,9 @@ class _Compiler:
     def resolve(self, path: AttrPath) -> tuple[str | None, Attribute, Attribute | None]:
         resolved = self.type.resolve(path)
         if resolved is None:
-            raise errors.InvalidFilter(f"attribute {str(path)!r} cannot be filtered on {self.type.name}s")
+            raise errors.InvalidFilter(
+                f"attribute {str(path)!r} cannot be filtered on {self.type.name}s"
+            )
         return resolved
 
     def attribute_expression(self, node: Compare | Present) -> str:
@@ -95,11 +100,14 @@ class _Compiler:
                 if isinstance(node, Present):
                     sub = None
             return self.exists(
-                urn, attribute, lambda element: self.leaf(node, sub or attribute, _child(element, sub))
+                urn,
+                attribute,
+                lambda element: self.leaf(node, sub or attribute, _child(element, sub)),
             )
         if attribute.type == "complex" and sub is None:
             if isinstance(node, Present):
-                return f"json_extract({self.table}.resource, {self.bind(_json_path(urn, attribute))}) IS NOT NULL"
+                path = self.bind(_json_path(urn, attribute))
+                return f"json_extract({self.table}.resource, {path}) IS NOT NULL"
             raise errors.InvalidFilter(f"{node.path} is complex; compare one of its sub-attributes")
         key = str(AttrPath(attribute.name, sub.name if sub else None)).lower()
         column = COLUMNS.get((self.type.name, key)) if urn is None else None
@@ -113,7 +121,9 @@ class _Compiler:
         urn, attribute, sub = self.resolve(node.path)
         if not attribute.multi_valued or attribute.type != "complex" or sub is not None:
             raise errors.InvalidFilter(f"{node.path}[...] needs a multi-valued complex attribute")
-        return self.exists(urn, attribute, lambda element: self.element_filter(node.filter, attribute, element))
+        return self.exists(
+            urn, attribute, lambda element: self.element_filter(node.filter, attribute, element)
+        )
 
     def element_filter(self, node: Node, attribute: Attribute, element: str) -> str:
         if isinstance(node, And | Or):
@@ -126,7 +136,9 @@ class _Compiler:
         if isinstance(node, ValuePath):
             raise errors.InvalidFilter("value paths cannot be nested")
         if node.path.urn or node.path.sub:
-            raise errors.InvalidFilter(f"{node.path} inside {attribute.name}[...] must be a sub-attribute name")
+            raise errors.InvalidFilter(
+                f"{node.path} inside {attribute.name}[...] must be a sub-attribute name"
+            )
         sub = attribute.sub.get(node.path.attr.lower())
         if sub is None:
             raise errors.InvalidFilter(f"{attribute.name} has no sub-attribute {node.path.attr!r}")
@@ -142,7 +154,9 @@ class _Compiler:
         cond = condition("@element")
         return f"EXISTS (SELECT 1 FROM json_each({self.table}.resource, {path}) e WHERE {cond})"
 
-    def leaf(self, node: Compare | Present, attribute: Attribute, expr: str, folded: bool = False) -> str:
+    def leaf(
+        self, node: Compare | Present, attribute: Attribute, expr: str, folded: bool = False
+    ) -> str:
         expr = self.element_expression(expr)
         if isinstance(node, Present):
             if attribute.type == "string":
@@ -189,7 +203,9 @@ def _check_value(node: Compare, attribute: Attribute) -> Any:
         return None
     if kind == "boolean":
         if not isinstance(value, bool) or node.op not in ("eq", "ne"):
-            raise errors.InvalidFilter(f"{node.path} is a boolean: use eq/ne true or false in {node}")
+            raise errors.InvalidFilter(
+                f"{node.path} is a boolean: use eq/ne true or false in {node}"
+            )
     elif kind in ("integer", "decimal"):
         if isinstance(value, bool) or not isinstance(value, int | float) or node.op in SUBSTRING:
             raise errors.InvalidFilter(f"{node.path} is a number: {node} does not compare numbers")
@@ -220,8 +236,13 @@ def compile_filter(resource_type: ResourceType, node: Node | None, table: str) -
     return Compiled(sql, compiler.params)
 
 
-def compile_sort(resource_type: ResourceType, sort_by: str | None, order: str | None, table: str,
-                 params: dict[str, Any]) -> str:
+def compile_sort(
+    resource_type: ResourceType,
+    sort_by: str | None,
+    order: str | None,
+    table: str,
+    params: dict[str, Any],
+) -> str:
     """ORDER BY for `sortBy`/`sortOrder` (RFC 7644 §3.4.2.3); ties broken by creation order."""
     if not sort_by:
         return f"{table}.seq"

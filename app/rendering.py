@@ -48,7 +48,12 @@ def groups(rows: Sequence[store.Row], selection: Selection) -> list[dict[str, An
         extra = {}
         if members.get(row.id):
             extra["members"] = [
-                {"value": m.value, "display": m.display, "$ref": f"{base}/Users/{m.value}", "type": "User"}
+                {
+                    "value": m.value,
+                    "display": m.display,
+                    "$ref": f"{base}/Users/{m.value}",
+                    "type": "User",
+                }
                 for m in members[row.id]
             ]
         resource = to_scim(GROUP, row.id, row.resource, _meta(GROUP, row, base), extra)

@@ -1,4 +1,4 @@
-"""Attribute definitions (from app/schemas/*.json, RFC 7643 §8.7.1) and stored rows to SCIM resources.
+"""Attribute definitions (app/schemas/*.json, RFC 7643 §8.7.1); stored rows to SCIM resources.
 
 The schema files are the one description of every attribute's characteristics: /Schemas serves
 them, and filters, PATCH paths, sorting and attribute selection look attributes up here.
@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from app import filters
 from app.filters import AttrPath
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -23,7 +24,7 @@ BASE_PATH = "/scim/v2"
 
 @dataclass(frozen=True)
 class Attribute:
-    """One attribute's characteristics (RFC 7643 §2.2), with its sub-attributes by lower-case name."""
+    """One attribute's characteristics (RFC 7643 §2.2); sub-attributes by lower-case name."""
 
     name: str
     type: str
@@ -124,7 +125,9 @@ def schema_documents() -> dict[str, dict[str, Any]]:
 @cache
 def schema_attributes(urn: str) -> dict[str, Attribute]:
     """A schema's attributes by lower-case name."""
-    return {a["name"].lower(): Attribute.from_schema(a) for a in schema_documents()[urn]["attributes"]}
+    return {
+        a["name"].lower(): Attribute.from_schema(a) for a in schema_documents()[urn]["attributes"]
+    }
 
 
 # --- stored form <-> SCIM form ---------------------------------------------------------------
@@ -161,7 +164,7 @@ def _clean_attributes(attributes: dict[str, Attribute], values: dict[str, Any]) 
     out: dict[str, Any] = {}
     for key, value in values.items():
         attribute = attributes.get(key.lower())
-        if attribute is None or attribute.mutability == "readOnly" and attribute.name != "value":
+        if attribute is None or (attribute.mutability == "readOnly" and attribute.name != "value"):
             continue
         cleaned = _clean_value(attribute, value)
         if cleaned is not None:
@@ -186,8 +189,14 @@ def _clean_single(attribute: Attribute, value: Any) -> Any:
     return value
 
 
-def meta(resource_type: ResourceType, resource_id: str, version: int, created: str,
-         last_modified: str, base_url: str) -> dict[str, str]:
+def meta(
+    resource_type: ResourceType,
+    resource_id: str,
+    version: int,
+    created: str,
+    last_modified: str,
+    base_url: str,
+) -> dict[str, str]:
     """The `meta` attribute (RFC 7643 §3.1); `version` is a weak ETag (RFC 7644 §3.14)."""
     return {
         "resourceType": resource_type.name,
@@ -234,13 +243,14 @@ class Selection:
     include: frozenset[tuple[str | None, str, str | None]] = frozenset()
     exclude: frozenset[tuple[str | None, str, str | None]] = frozenset()
     whole_extensions: frozenset[str] = frozenset()
+    restricted: bool = False  # `attributes` was given: only what it names (and `always`) returns
 
     def wants(self, attr: str, urn: str | None = None) -> bool:
         """Whether attribute `attr` (canonical name) appears in the response at all."""
         key = attr.lower()
         if (urn, key, None) in self.exclude:
             return False
-        if not self.include:
+        if not self.restricted:
             return True
         if urn is not None and urn in self.whole_extensions:
             return True
@@ -251,7 +261,6 @@ def parse_selection(
     resource_type: ResourceType, attributes: str | None, excluded: str | None
 ) -> Selection:
     """Parse the two query parameters; unknown names are ignored, as RFC 7644 §3.4.2.5 allows."""
-    from app import filters  # local: filters imports nothing from here
 
     def paths(text: str | None) -> tuple[set[tuple[str | None, str, str | None]], set[str]]:
         triples: set[tuple[str | None, str, str | None]] = set()
@@ -275,12 +284,15 @@ def parse_selection(
 
     include, whole = paths(attributes)
     exclude, _ = paths(excluded)
-    return Selection(frozenset(include), frozenset(exclude), frozenset(whole))
+    restricted = bool(attributes and attributes.strip())
+    return Selection(frozenset(include), frozenset(exclude), frozenset(whole), restricted)
 
 
-def project(resource_type: ResourceType, scim: dict[str, Any], selection: Selection) -> dict[str, Any]:
+def project(
+    resource_type: ResourceType, scim: dict[str, Any], selection: Selection
+) -> dict[str, Any]:
     """Apply a Selection to a full SCIM resource; `returned: always` attributes always stay."""
-    if not selection.include and not selection.exclude:
+    if not selection.restricted and not selection.exclude:
         return scim
     out: dict[str, Any] = {}
     for key, value in scim.items():
@@ -314,7 +326,7 @@ def _project_attribute(key: str, value: Any, selection: Selection, urn: str | No
         return None
     subs_included = {s for u, a, s in selection.include if u == urn and a == lowered and s}
     subs_excluded = {s for u, a, s in selection.exclude if u == urn and a == lowered and s}
-    if selection.include and (urn, lowered, None) not in selection.include and not subs_included:
+    if selection.restricted and (urn, lowered, None) not in selection.include and not subs_included:
         return None
     if not (subs_included or subs_excluded):
         return value
@@ -323,7 +335,8 @@ def _project_attribute(key: str, value: Any, selection: Selection, urn: str | No
         if not isinstance(item, dict):
             return item
         return {
-            k: v for k, v in item.items()
+            k: v
+            for k, v in item.items()
             if (not subs_included or k.lower() in subs_included) and k.lower() not in subs_excluded
         }
 
@@ -342,6 +355,8 @@ def normalize_primary(stored: dict[str, Any], names: Iterable[str] | None = None
         values = stored.get(name)
         if not isinstance(values, list):
             continue
-        marked = [i for i, v in enumerate(values) if isinstance(v, dict) and v.get("primary") is True]
+        marked = [
+            i for i, v in enumerate(values) if isinstance(v, dict) and v.get("primary") is True
+        ]
         for i in marked[:-1]:
             values[i] = {k: v for k, v in values[i].items() if k != "primary"}

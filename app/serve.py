@@ -25,11 +25,21 @@ def main() -> None:
         print("Token: from SCIM_TOKEN")
     sys.stdout.flush()
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    os.execv(gunicorn, [
-        gunicorn, "--workers", workers, "--bind", f"{host}:{port}",
-        "--worker-class", "app.worker.ScimWorker", "--graceful-timeout", "10",
-        "app.main:create_app()",
-    ])
+    os.execv(
+        gunicorn,
+        [
+            gunicorn,
+            "--workers",
+            workers,
+            "--bind",
+            f"{host}:{port}",
+            "--worker-class",
+            "app.worker.ScimWorker",
+            "--graceful-timeout",
+            "10",
+            "app.main:create_app()",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def open_database(path: str) -> sqlite_utils.Database:
     return database
 
 
-def _casefold(value: object) -> object:
+def _casefold(value: str | float | None) -> str | float | None:
     return value.casefold() if isinstance(value, str) else value
 
 
@@ -173,8 +173,13 @@ def insert(
     """Store a new resource; a taken unique key (userName) raises Uniqueness."""
     stamp = now()
     table, key_column = _TABLES[resource_type], _KEYS[resource_type]
-    columns = {"id": resource_id, "resource": json.dumps(resource), key_column: key,
-               "created": stamp, "last_modified": stamp}
+    columns: dict[str, str | None] = {
+        "id": resource_id,
+        "resource": json.dumps(resource),
+        key_column: key,
+        "created": stamp,
+        "last_modified": stamp,
+    }
     if resource_type == "User":
         columns["password_hash"] = password_hash
     names = ", ".join(columns)
@@ -202,8 +207,13 @@ def update(
     )
     if password_hash is not None:
         sql += ", password_hash = :password_hash"
-    params = {"resource": json.dumps(resource), "key": key, "now": now(), "id": resource_id,
-              "password_hash": password_hash}
+    params = {
+        "resource": json.dumps(resource),
+        "key": key,
+        "now": now(),
+        "id": resource_id,
+        "password_hash": password_hash,
+    }
     try:
         found = conn.execute(sql + f" WHERE id = :id RETURNING {_COLUMNS}", params).fetchone()
     except sqlite3.IntegrityError as exc:

@@ -6,7 +6,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from app import listing, patch as patching, rendering, spec, store
+from app import listing, rendering, spec, store
+from app import patch as patching
 from app.passwords import hash_password
 from app.resources import USER, clean, normalize_primary, parse_selection
 
@@ -24,20 +25,30 @@ async def search(
 ) -> Response:
     """RFC 7644 §3.4.2: list users, filtered, sorted and paged."""
     page = listing.search(
-        USER, rendering.users, filter_, start_index, count, attributes, excluded_attributes,
-        sort_by, sort_order,
+        USER,
+        rendering.users,
+        filter_,
+        start_index,
+        count,
+        attributes,
+        excluded_attributes,
+        sort_by,
+        sort_order,
     )
     return page, 200, {}
 
 
-async def get(user_id: str, attributes: str | None = None, excluded_attributes: str | None = None) -> Response:
+async def get(
+    user_id: str, attributes: str | None = None, excluded_attributes: str | None = None
+) -> Response:
     """RFC 7644 §3.4.1: one user by id."""
     row = store.fetch("User", user_id)
     return _one(row, attributes, excluded_attributes, 200)
 
 
-async def create(body: dict[str, Any], attributes: str | None = None,
-                 excluded_attributes: str | None = None) -> Response:
+async def create(
+    body: dict[str, Any], attributes: str | None = None, excluded_attributes: str | None = None
+) -> Response:
     """RFC 7644 §3.3: create a user; userName is unique regardless of letter case (409)."""
     stored = _stored(body)
     password_hash = await _hash(body.get("password"))
@@ -46,8 +57,12 @@ async def create(body: dict[str, Any], attributes: str | None = None,
     return _one(row, attributes, excluded_attributes, 201)
 
 
-async def replace(user_id: str, body: dict[str, Any], attributes: str | None = None,
-                  excluded_attributes: str | None = None) -> Response:
+async def replace(
+    user_id: str,
+    body: dict[str, Any],
+    attributes: str | None = None,
+    excluded_attributes: str | None = None,
+) -> Response:
     """RFC 7644 §3.5.1: replace a user; `password` is kept unless the body carries one."""
     stored = _stored(body)
     password_hash = await _hash(body.get("password"))
@@ -56,8 +71,12 @@ async def replace(user_id: str, body: dict[str, Any], attributes: str | None = N
     return _one(row, attributes, excluded_attributes, 200)
 
 
-async def patch(user_id: str, body: dict[str, Any], attributes: str | None = None,
-                excluded_attributes: str | None = None) -> Response:
+async def patch(
+    user_id: str,
+    body: dict[str, Any],
+    attributes: str | None = None,
+    excluded_attributes: str | None = None,
+) -> Response:
     """RFC 7644 §3.5.2: modify a user; all operations apply together or not at all."""
     operations = patching.parse_operations(USER, body["Operations"])
     password_hash = None

@@ -29,8 +29,14 @@ class ScimClient:
     def __init__(self, client: TestClient) -> None:
         self.http = client
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         sent = {**AUTH, **(headers or {})}
         if body is not None:
             sent.setdefault("Content-Type", "application/scim+json")
@@ -47,20 +53,25 @@ class ScimClient:
         return self.request("PUT", path, body, **kw)
 
     def patch(self, path: str, operations: list[dict[str, Any]], **kw: Any) -> Any:
-        return self.request("PATCH", path, {"schemas": [PATCH_SCHEMA], "Operations": operations}, **kw)
+        return self.request(
+            "PATCH", path, {"schemas": [PATCH_SCHEMA], "Operations": operations}, **kw
+        )
 
     def delete(self, path: str, **kw: Any) -> Any:
         return self.request("DELETE", path, **kw)
 
-    def create_user(self, user_name: str, **attributes: Any) -> dict[str, Any]:
-        body = {"schemas": [USER_SCHEMA], "userName": user_name, "active": True, **attributes}
+    def create_user(self, userName: str, **attributes: Any) -> dict[str, Any]:
+        body = {"schemas": [USER_SCHEMA], "userName": userName, "active": True, **attributes}
         response = self.post("/Users", body)
         assert response.status_code == 201, response.text
         return dict(response.json())
 
     def create_group(self, display_name: str, members: list[str] | None = None) -> dict[str, Any]:
-        body = {"schemas": [GROUP_SCHEMA], "displayName": display_name,
-                "members": [{"value": m} for m in members or []]}
+        body = {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": display_name,
+            "members": [{"value": m} for m in members or []],
+        }
         response = self.post("/Groups", body)
         assert response.status_code == 201, response.text
         return dict(response.json())

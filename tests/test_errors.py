@@ -9,7 +9,6 @@ import pytest
 
 from app import errors
 from app.middleware import RequestNormalizer
-
 from tests.conftest import AUTH, BASE, USER_SCHEMA, ScimClient, assert_scim_error
 
 USER = {"schemas": [USER_SCHEMA], "userName": "bjensen"}
@@ -25,35 +24,159 @@ CASES: list[tuple[str, str, str, dict[str, str], bytes | None, int, str | None]]
     ("unknown-user", "GET", "/Users/unknown", {}, None, 404, None),
     ("unknown-group", "GET", "/Groups/unknown", {}, None, 404, None),
     ("delete-unknown-user", "DELETE", "/Users/unknown", {}, None, 404, None),
-    ("patch-unknown-group", "PATCH", "/Groups/unknown", {"Content-Type": "application/scim+json"},
-     b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[]}]}',
-     404, None),
+    (
+        "patch-unknown-group",
+        "PATCH",
+        "/Groups/unknown",
+        {"Content-Type": "application/scim+json"},
+        b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[]}]}',
+        404,
+        None,
+    ),
     ("unknown-resource-type", "GET", "/ResourceTypes/Device", {}, None, 404, None),
     ("unknown-schema", "GET", "/Schemas/urn:nope", {}, None, 404, None),
-    ("malformed-json", "POST", "/Users", {"Content-Type": "application/scim+json"}, b"{bad", 400, "invalidSyntax"),
-    ("non-utf8", "POST", "/Users", {"Content-Type": "application/scim+json"}, b"\xff\xfe\xfa", 400, "invalidSyntax"),
-    ("wrong-type", "POST", "/Users", {"Content-Type": "application/scim+json"}, b'{"userName": 5}', 400, "invalidValue"),
-    ("missing-userName", "POST", "/Users", {"Content-Type": "application/json"}, b'{"active": true}', 400, "invalidValue"),
-    ("empty-userName", "POST", "/Users", {"Content-Type": "application/json"}, b'{"userName": ""}', 400, "invalidValue"),
-    ("body-not-object", "POST", "/Users", {"Content-Type": "application/json"}, b"[1,2]", 400, "invalidValue"),
+    (
+        "malformed-json",
+        "POST",
+        "/Users",
+        {"Content-Type": "application/scim+json"},
+        b"{bad",
+        400,
+        "invalidSyntax",
+    ),
+    (
+        "non-utf8",
+        "POST",
+        "/Users",
+        {"Content-Type": "application/scim+json"},
+        b"\xff\xfe\xfa",
+        400,
+        "invalidSyntax",
+    ),
+    (
+        "wrong-type",
+        "POST",
+        "/Users",
+        {"Content-Type": "application/scim+json"},
+        b'{"userName": 5}',
+        400,
+        "invalidValue",
+    ),
+    (
+        "missing-userName",
+        "POST",
+        "/Users",
+        {"Content-Type": "application/json"},
+        b'{"active": true}',
+        400,
+        "invalidValue",
+    ),
+    (
+        "empty-userName",
+        "POST",
+        "/Users",
+        {"Content-Type": "application/json"},
+        b'{"userName": ""}',
+        400,
+        "invalidValue",
+    ),
+    (
+        "body-not-object",
+        "POST",
+        "/Users",
+        {"Content-Type": "application/json"},
+        b"[1,2]",
+        400,
+        "invalidValue",
+    ),
     ("text-plain", "POST", "/Users", {"Content-Type": "text/plain"}, b"userName=x", 415, None),
-    ("form", "POST", "/Users", {"Content-Type": "application/x-www-form-urlencoded"}, b"userName=x", 415, None),
+    (
+        "form",
+        "POST",
+        "/Users",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        b"userName=x",
+        415,
+        None,
+    ),
     ("extra-query-parameter", "GET", "/Users?foo=bar", {}, None, 400, "invalidValue"),
     ("count-not-integer", "GET", "/Users?count=ten", {}, None, 400, "invalidValue"),
-    ("count-too-large", "GET", "/Users?startIndex=4404906183640135237632", {}, None, 400, "invalidValue"),
+    (
+        "count-too-large",
+        "GET",
+        "/Users?startIndex=4404906183640135237632",
+        {},
+        None,
+        400,
+        "invalidValue",
+    ),
     ("bad-sort-order", "GET", "/Users?sortOrder=sideways", {}, None, 400, "invalidValue"),
     ("filter-syntax", "GET", "/Users?filter=userName%20eq", {}, None, 400, "invalidFilter"),
     ("filter-bare-word", "GET", "/Users?filter=bjensen", {}, None, 400, "invalidFilter"),
-    ("filter-unknown-attribute", "GET", "/Users?filter=shoeSize%20eq%20%2242%22", {}, None, 400, "invalidFilter"),
-    ("filter-boolean-as-string", "GET", "/Users?filter=active%20eq%20%22yes%22", {}, None, 400, "invalidFilter"),
-    ("filter-gt-on-boolean", "GET", "/Users?filter=active%20gt%20true", {}, None, 400, "invalidFilter"),
-    ("filter-complex-compared", "GET", "/Users?filter=name%20eq%20%22x%22", {}, None, 400, "invalidFilter"),
-    ("filter-unbalanced", "GET", "/Groups?filter=(displayName%20eq%20%22x%22", {}, None, 400, "invalidFilter"),
+    (
+        "filter-unknown-attribute",
+        "GET",
+        "/Users?filter=shoeSize%20eq%20%2242%22",
+        {},
+        None,
+        400,
+        "invalidFilter",
+    ),
+    (
+        "filter-boolean-as-string",
+        "GET",
+        "/Users?filter=active%20eq%20%22yes%22",
+        {},
+        None,
+        400,
+        "invalidFilter",
+    ),
+    (
+        "filter-gt-on-boolean",
+        "GET",
+        "/Users?filter=active%20gt%20true",
+        {},
+        None,
+        400,
+        "invalidFilter",
+    ),
+    (
+        "filter-complex-compared",
+        "GET",
+        "/Users?filter=name%20eq%20%22x%22",
+        {},
+        None,
+        400,
+        "invalidFilter",
+    ),
+    (
+        "filter-unbalanced",
+        "GET",
+        "/Groups?filter=(displayName%20eq%20%22x%22",
+        {},
+        None,
+        400,
+        "invalidFilter",
+    ),
     ("sort-unknown", "GET", "/Users?sortBy=shoeSize", {}, None, 400, "invalidValue"),
-    ("patch-no-operations", "PATCH", "/Users/x", {"Content-Type": "application/scim+json"},
-     b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[]}', 400, "invalidValue"),
-    ("patch-unknown-op", "PATCH", "/Users/x", {"Content-Type": "application/scim+json"},
-     b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"move"}]}', 400, "invalidValue"),
+    (
+        "patch-no-operations",
+        "PATCH",
+        "/Users/x",
+        {"Content-Type": "application/scim+json"},
+        b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[]}',
+        400,
+        "invalidValue",
+    ),
+    (
+        "patch-unknown-op",
+        "PATCH",
+        "/Users/x",
+        {"Content-Type": "application/scim+json"},
+        b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"move"}]}',
+        400,
+        "invalidValue",
+    ),
 ]
 
 
@@ -62,8 +185,15 @@ CASES: list[tuple[str, str, str, dict[str, str], bytes | None, int, str | None]]
     [case[1:] for case in CASES],
     ids=[case[0] for case in CASES],
 )
-def test_error_is_scim(client: ScimClient, method: str, path: str, headers: dict[str, str],
-                       body: bytes | None, status: int, scim_type: str | None) -> None:
+def test_error_is_scim(
+    client: ScimClient,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    status: int,
+    scim_type: str | None,
+) -> None:
     sent = {**AUTH, **headers}
     if not sent["Authorization"]:
         del sent["Authorization"]
@@ -86,8 +216,9 @@ def test_error_is_scim(client: ScimClient, method: str, path: str, headers: dict
         ("PUT", "/Schemas/urn:x", "GET, HEAD"),
     ],
 )
-def test_wrong_method_is_405_with_every_allowed_method(client: ScimClient, method: str, path: str,
-                                                       allow: str) -> None:
+def test_wrong_method_is_405_with_every_allowed_method(
+    client: ScimClient, method: str, path: str, allow: str
+) -> None:
     # Runscope's legacy read-only steps POST a non-JSON body and expect 405 (okta.md §4.17).
     response = client.http.request(method, BASE + path, headers=AUTH, content=b"test\r\n\r\n")
     assert_scim_error(response, 405)
@@ -128,7 +259,9 @@ def test_body_without_content_length_is_cut_off_as_it_arrives(make_client: Any) 
     assert len(received) == 1  # the second chunk crossed the limit and never reached the app
 
 
-def test_unexpected_exception_is_scim_500_without_traceback(client: ScimClient, monkeypatch: Any) -> None:
+def test_unexpected_exception_is_scim_500_without_traceback(
+    client: ScimClient, monkeypatch: Any
+) -> None:
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals")
 

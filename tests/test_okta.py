@@ -59,7 +59,9 @@ def assert_contains(actual: Any, expected: Any, where: str = "") -> None:
         for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
             assert_contains(a, e, f"{where}/{i}")
     else:
-        assert actual == expected and type(actual) is type(expected), f"{where}: {actual!r} != {expected!r}"
+        assert actual == expected and type(actual) is type(expected), (
+            f"{where}: {actual!r} != {expected!r}"
+        )
 
 
 def has_key(document: Any, key: str) -> bool:
@@ -77,8 +79,9 @@ def test_okta_flow(client: ScimClient, exchange: Path) -> None:
     saved: dict[str, Any] = {}
     for number, step in enumerate(flow["steps"], 1):
         step = substitute(step, saved)
-        response = client.request(step["method"], step["path"], step.get("request"),
-                                  headers=step.get("headers"))
+        response = client.request(
+            step["method"], step["path"], step.get("request"), headers=step.get("headers")
+        )
         label = f"step {number} ({step.get('name', step['method'] + ' ' + step['path'])})"
         assert response.status_code == step["status"], f"{label}: {response.text}"
         body = response.json() if response.content else None

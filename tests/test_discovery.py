@@ -1,0 +1,67 @@
+"""Discovery (RFC 7644 §4, RFC 7643 §5-7), checked as Okta's 2016 SPEC test did (okta.md §3.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import BASE, ScimClient
+
+
+def test_service_provider_config_is_public_and_complete(client: ScimClient) -> None:
+    config = client.http.get(BASE + "/ServiceProviderConfig").json()
+    assert config["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
+    for feature in ("patch", "bulk", "filter", "changePassword", "sort", "etag"):
+        assert isinstance(config[feature]["supported"], bool)
+    assert (
+        config["patch"]["supported"]
+        and config["filter"]["supported"]
+        and config["sort"]["supported"]
+    )
+    assert config["filter"]["maxResults"] > 0
+    assert {"maxOperations", "maxPayloadSize"} <= set(config["bulk"])
+    scheme = config["authenticationSchemes"][0]
+    assert scheme["type"] == "oauthbearertoken" and scheme["description"]
+
+
+def test_resource_types(client: ScimClient) -> None:
+    listed = client.http.get(BASE + "/ResourceTypes").json()
+    assert listed["totalResults"] == 2 and listed["schemas"] == [
+        "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    ]
+    by_name = {r["name"]: r for r in listed["Resources"]}
+    assert by_name["User"]["endpoint"] == "/Users"
+    assert by_name["User"]["schemaExtensions"] == [
+        {"schema": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "required": False}
+    ]
+    assert by_name["Group"]["schema"] == "urn:ietf:params:scim:schemas:core:2.0:Group"
+    one = client.http.get(BASE + "/ResourceTypes/Group").json()
+    assert one == by_name["Group"]
+
+
+@pytest.mark.parametrize(
+    "urn",
+    [
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    ],
+)
+def test_schemas(client: ScimClient, urn: str) -> None:
+    listed = client.http.get(BASE + "/Schemas").json()
+    by_id = {s["id"]: s for s in listed["Resources"]}
+    one = client.http.get(f"{BASE}/Schemas/{urn}").json()
+    assert one == by_id[urn]
+    assert one["attributes"] and one["meta"]["location"].endswith(f"/Schemas/{urn}")
+
+
+def test_user_schema_characteristics(client: ScimClient) -> None:
+    schema = client.http.get(BASE + "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").json()
+    attributes = {a["name"]: a for a in schema["attributes"]}
+    assert attributes["userName"]["uniqueness"] == "server" and attributes["userName"]["required"]
+    assert attributes["userName"]["caseExact"] is False
+    assert (
+        attributes["password"]["returned"] == "never"
+        and attributes["password"]["mutability"] == "writeOnly"
+    )
+    assert attributes["groups"]["mutability"] == "readOnly"
+    assert attributes["emails"]["multiValued"] is True
