@@ -19,6 +19,8 @@ class RequestNormalizer:
       (shared/reference/stack.md, "SCIM media type handling").
     - Authorization: a bare token (Okta's "HTTP Header" mode) becomes `Bearer <token>`.
     - Bodies over SCIM_MAX_BODY_BYTES are refused with 413.
+    - A chunked body (no Content-Length) is read here and passed on with a Content-Length:
+      Connexion treats a request without one as bodiless ("RequestBody is required").
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -30,6 +32,7 @@ class RequestNormalizer:
             return
         limit = config.get().max_body_bytes
         headers = []
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-type":
                 value = normalize_content_type(value)
@@ -37,9 +40,15 @@ class RequestNormalizer:
                 value = normalize_authorization(value)
             elif name == b"content-length" and value.isdigit() and int(value) > limit:
                 raise _too_large(limit)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
             headers.append((name, value))
-        scope = {**scope, "headers": headers}
-        await self.app(scope, _limited(receive, limit), send)
+        receive = _limited(receive, limit)
+        if chunked and not any(name == b"content-length" for name, _ in headers):
+            body = await _read_body(receive)
+            headers.append((b"content-length", str(len(body)).encode()))
+            receive = _replay(body)
+        await self.app({**scope, "headers": headers}, receive, send)
 
 
 def normalize_content_type(value: bytes) -> bytes:
@@ -59,6 +68,28 @@ def normalize_authorization(value: bytes) -> bytes:
 
 def _too_large(limit: int) -> errors.PayloadTooLarge:
     return errors.PayloadTooLarge(f"The request body is larger than {limit} bytes")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -259,6 +259,28 @@ def test_body_without_content_length_is_cut_off_as_it_arrives(make_client: Any) 
     assert len(received) == 1  # the second chunk crossed the limit and never reached the app
 
 
+def test_chunked_body_reaches_the_app_with_a_content_length(make_client: Any) -> None:
+    make_client()
+    seen: dict[str, Any] = {}
+
+    async def downstream(scope: Any, receive: Any, send: Any) -> None:
+        seen["headers"] = dict(scope["headers"])
+        seen["body"] = (await receive())["body"]
+
+    chunks = [
+        {"type": "http.request", "body": b'"}', "more_body": False},
+        {"type": "http.request", "body": b'{"userName": "chunky', "more_body": True},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop()
+
+    scope = {"type": "http", "headers": [(b"transfer-encoding", b"chunked")]}
+    asyncio.run(RequestNormalizer(downstream)(scope, receive, None))  # type: ignore[arg-type]
+    assert seen["body"] == b'{"userName": "chunky"}'
+    assert seen["headers"][b"content-length"] == b"22"
+
+
 def test_unexpected_exception_is_scim_500_without_traceback(
     client: ScimClient, monkeypatch: Any
 ) -> None:
