@@ -77,10 +77,15 @@ class ScimClient:
         return dict(response.json())
 
 
+# One Connexion app for the whole run (loading the spec is the slow part); each test points the
+# settings at a database of its own.
+APP = create_app(db_path=":memory:", tokens=(TOKEN,), validate_responses=True)
+
+
 @pytest.fixture(scope="session")
 def app() -> Any:
-    """One Connexion app for the whole run (loading the spec is the slow part)."""
-    return create_app(db_path=":memory:", tokens=(TOKEN,), validate_responses=True)
+    """The test app, with response validation on."""
+    return APP
 
 
 @pytest.fixture

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make fuzz: Schemathesis against the real server (gunicorn, 2 workers, fresh SQLite file,
+# generated token, a free port on 127.0.0.1). Exits non-zero on any finding.
+# Knobs: FUZZ_EXAMPLES (default 100), FUZZ_SEED (default 42), FUZZ_TIME (seconds, optional),
+# FUZZ_WORKERS (server workers, default 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+examples=${FUZZ_EXAMPLES:-100}
+seed=${FUZZ_SEED:-42}
+work=$(mktemp -d)
+token=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))')
+port=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port/scim/v2"
+
+env -u SCIM_BASE_URL SCIM_DB="$work/scim.db" SCIM_TOKEN="$token" \
+  "$BIN/gunicorn" --workers "${FUZZ_WORKERS:-2}" --bind "127.0.0.1:$port" --no-control-socket \
+  --worker-class app.worker.ScimWorker "app.main:create_app()" > "$work/server.log" 2>&1 &
+server=$!
+stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
+trap stop EXIT
+
+for _ in $(seq 100); do
+  if "$BIN/python" -c "import urllib.request as u; u.urlopen('$base/ServiceProviderConfig', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; echo "server did not start"; exit 1; }
+  sleep 0.2
+done
+
+mkdir -p reports
+args=(run openapi/scim.yaml --url "$base" -H "Authorization: Bearer $token"
+      --checks all --max-examples "$examples" --seed "$seed" --generation-database none
+      --report junit --report-junit-path reports/schemathesis.xml --no-color)
+if [ -n "${FUZZ_TIME:-}" ]; then args+=(--max-time "$FUZZ_TIME"); fi
+status=0
+SCIM_TOKEN="$token" "$BIN/st" "${args[@]}" || status=$?
+if grep -q "Traceback" "$work/server.log"; then
+  echo "--- server log has tracebacks:"; grep -B2 -A20 "Traceback" "$work/server.log" | head -80
+  status=1
+fi
+rm -rf "$work"
+exit "$status"
