@@ -36,5 +36,9 @@ fmt: $(STAMP)
 fuzz: $(STAMP)
 	bash scripts/fuzz.sh
 
+spec: $(STAMP)
+	$(BIN)/openapi-spec-validator openapi/scim.yaml
+	$(BIN)/python scripts/build_spec.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -135,21 +134,16 @@ async def http_exception_handler(request: ConnexionRequest, exc: Exception) -> C
 Handler = Callable[[ConnexionRequest, Exception], Awaitable[ConnexionResponse]]
 
 
-def method_not_allowed_handler(path_methods: Mapping[str, Iterable[str]]) -> Handler:
+def method_not_allowed_handler(allowed_methods: Callable[[str], Iterable[str]]) -> Handler:
     """A 405 handler whose Allow header lists every method the spec has for the path.
 
     Connexion registers one route per (path, method), so its own Allow header names only the
     first route that matched (see shared/reference/stack.md, "405").
     """
-    patterns = [
-        (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), methods)
-        for path, methods in path_methods.items()
-    ]
 
     async def handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         path = request.url.path
-        allowed: Iterable[str] = next((m for rx, m in patterns if rx.match(path)), [])
-        allow = ", ".join(sorted(set(allowed)))
+        allow = ", ".join(allowed_methods(path))
         detail = f"Method {request.method} is not allowed on {path}"
         return render(405, detail, headers={"Allow": allow})
 

@@ -34,7 +34,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     )
     app.add_middleware(RequestNormalizer, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_error_handler(ProblemException, errors.problem_handler)
-    app.add_error_handler(405, errors.method_not_allowed_handler(spec.path_methods()))
+    app.add_error_handler(405, errors.method_not_allowed_handler(spec.allowed_methods))
     app.add_error_handler(HTTPException, errors.http_exception_handler)
     app.add_error_handler(UnicodeDecodeError, errors.unicode_error_handler)
     app.add_error_handler(Exception, errors.unexpected_error_handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,31 @@ def base_path() -> str:
     return str(document()["servers"][0]["url"]).rstrip("/")
 
 
-def path_methods() -> dict[str, list[str]]:
-    """Full request path template -> HTTP methods the spec has for it (GET implies HEAD)."""
-    found = {}
+@cache
+def _templates() -> list[tuple[re.Pattern[str], str, tuple[str, ...]]]:
+    found = []
     for template, item in document()["paths"].items():
         methods = [m.upper() for m in item if m in METHODS]
         if "GET" in methods:
             methods.append("HEAD")
-        found[base_path() + template] = methods
+        full = base_path() + template
+        pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(full)) + "$")
+        found.append((pattern, full, tuple(sorted(methods))))
     return found
+
+
+def match(path: str) -> tuple[str, tuple[str, ...]] | None:
+    """The spec's path template for a request path, with its methods (GET implies HEAD)."""
+    for pattern, template, methods in _templates():
+        if pattern.match(path):
+            return template, methods
+    return None
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods the spec has for a request path (none for an unknown path)."""
+    found = match(path)
+    return found[1] if found else ()
 
 
 @cache

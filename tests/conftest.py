@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app import config
+from app import config, spec
 from app.main import create_app
 
 TOKEN = "test-token"
@@ -82,6 +82,47 @@ class ScimClient:
 APP = create_app(db_path=":memory:", tokens=(TOKEN,), validate_responses=True)
 
 
+# Every operation in the spec must be called by some test (with response validation on): the
+# test client records what it calls, and a full run fails if an operation was never called.
+CALLED: set[tuple[str, str]] = set()
+
+
+class Recorder:
+    """ASGI wrapper noting (method, path template) of every request the tests send."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            found = spec.match(scope["path"])
+            if found is not None:
+                CALLED.add((scope["method"], found[0]))
+        await self.app(scope, receive, send)
+
+
+def spec_operations() -> set[tuple[str, str]]:
+    """(METHOD, full path template) of every operation in the spec."""
+    return {
+        (method.upper(), spec.base_path() + template)
+        for template, item in spec.document()["paths"].items()
+        for method in item
+        if method in spec.METHODS
+    }
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """On a run of the whole suite, fail if a spec operation was never called by a test."""
+    whole_run = not session.config.option.keyword and session.config.args in ([], ["tests"])
+    if not whole_run or exitstatus != 0:
+        return
+    missing = sorted(spec_operations() - CALLED)
+    if missing:
+        names = ", ".join(f"{method} {path}" for method, path in missing)
+        print(f"\nNo test calls these spec operations: {names}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def app() -> Any:
     """The test app, with response validation on."""
@@ -96,7 +137,7 @@ def make_client(app: Any, tmp_path: Path) -> Iterator[Callable[..., ScimClient]]
     def make(**overrides: Any) -> ScimClient:
         db_path = str(tmp_path / f"scim{len(opened)}.db")
         config.use(config.get().with_overrides(db_path=db_path, **overrides))
-        client = TestClient(app, raise_server_exceptions=False)
+        client = TestClient(Recorder(app), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)
         return ScimClient(client)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import tomllib
+from pathlib import Path
+from typing import Any
 
+import pytest
+from connexion.json_schema import resolve_refs
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
 from app import spec
+from app.resources import schema_documents
 
 HANDLER_MODULES = ("app.users", "app.groups", "app.discovery")
 
@@ -44,6 +50,80 @@ def test_no_orphaned_handlers() -> None:
                 assert f"{module_name}.{name}" in used, f"{module_name}.{name} is not in the spec"
 
 
+def test_info_version_is_the_package_version() -> None:
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert spec.document()["info"]["version"] == pyproject["project"]["version"]
+
+
 def test_operation_ids_are_unique() -> None:
     ids = operation_ids()
     assert len(ids) == len(set(ids))
+
+
+# JSON Schema type of each SCIM attribute type (RFC 7643 §2.3).
+JSON_TYPES = {"string": "string", "boolean": "boolean", "decimal": "number", "integer": "integer",
+              "dateTime": "string", "reference": "string", "binary": "string", "complex": "object"}
+
+
+def _component(name: str) -> dict[str, Any]:
+    resolved = resolve_refs(spec.document())
+    return dict(resolved["components"]["schemas"][name])
+
+
+def _properties(schema: dict[str, Any]) -> dict[str, Any]:
+    """Properties of a schema, merging allOf parts."""
+    found = dict(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        found.update(_properties(part))
+    return found
+
+
+def _required(schema: dict[str, Any]) -> set[str]:
+    found = set(schema.get("required", []))
+    for part in schema.get("allOf", []):
+        found |= _required(part)
+    return found
+
+
+def _assert_agree(attribute: dict[str, Any], prop: dict[str, Any], where: str) -> None:
+    if attribute["multiValued"]:
+        assert prop["type"] == "array", where
+        prop = prop["items"]
+    if "type" in prop:
+        assert prop["type"] == JSON_TYPES[attribute["type"]], where
+    assert prop.get("writeOnly", False) == (attribute["mutability"] == "writeOnly"), where
+    for sub in attribute.get("subAttributes", []):
+        if sub["name"] == "$ref":
+            continue  # Connexion cannot load a property named "$ref"; bodies stay open to it
+        assert sub["name"] in _properties(prop), f"{where}.{sub['name']} missing in the spec"
+        _assert_agree(sub, _properties(prop)[sub["name"]], f"{where}.{sub['name']}")
+
+
+@pytest.mark.parametrize(
+    ("urn", "request_component", "response_component", "extension"),
+    [
+        ("urn:ietf:params:scim:schemas:core:2.0:User", "UserIn", "User", None),
+        ("urn:ietf:params:scim:schemas:core:2.0:Group", "GroupIn", "Group", None),
+        ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "UserIn", "User",
+         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+    ],
+)
+def test_schemas_endpoint_agrees_with_openapi(urn: str, request_component: str, response_component: str,
+                                              extension: str | None) -> None:
+    """/Schemas and the OpenAPI components describe the same attributes the same way."""
+    scim = schema_documents()[urn]
+    request, response = _component(request_component), _component(response_component)
+    request_props, response_props = _properties(request), _properties(response)
+    if extension:
+        request_props = _properties(request_props[extension])
+        response_props = _properties(response_props[extension])
+    for attribute in scim["attributes"]:
+        name = attribute["name"]
+        assert name in request_props, f"{name} is in /Schemas but not in {request_component}"
+        _assert_agree(attribute, request_props[name], f"{request_component}.{name}")
+        if attribute["returned"] == "never":
+            assert response_props[name] == {"not": {}}, f"{name} must never be in a response"
+        if attribute["mutability"] == "readOnly":
+            assert request_props[name].get("readOnly"), f"{name} is readOnly in /Schemas"
+        if attribute["required"] and not extension:
+            assert name in _required(request), f"{name} is required in /Schemas"
