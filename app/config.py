@@ -21,6 +21,7 @@ class Settings:
     max_results: int = 1000
     default_count: int = 100
     base_url: str | None = None
+    patch_returns_members_up_to: int = 1000
     validate_responses: bool = False
 
     def with_overrides(self, **overrides: object) -> Settings:
@@ -40,6 +41,9 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
         max_results=int(environ.get("SCIM_MAX_RESULTS", defaults.max_results)),
         default_count=int(environ.get("SCIM_DEFAULT_COUNT", defaults.default_count)),
         base_url=environ.get("SCIM_BASE_URL") or None,
+        patch_returns_members_up_to=int(
+            environ.get("SCIM_PATCH_RETURNS_MEMBERS_UP_TO", defaults.patch_returns_members_up_to)
+        ),
     )
 
 

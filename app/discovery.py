@@ -27,7 +27,7 @@ async def service_provider_config() -> Response:
         "filter": {"supported": True, "maxResults": settings.max_results},
         "changePassword": {"supported": True},
         "sort": {"supported": True},
-        "etag": {"supported": False},
+        "etag": {"supported": True},
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",

@@ -67,6 +67,10 @@ class NotFound(ScimError):
     status_code_default = 404
 
 
+class PreconditionFailed(ScimError):
+    status_code_default = 412
+
+
 class PayloadTooLarge(ScimError):
     status_code_default = 413
 

@@ -6,7 +6,7 @@ import sqlite3
 import uuid
 from typing import Any
 
-from app import errors, listing, membership, rendering, spec, store
+from app import config, errors, listing, membership, preconditions, rendering, spec, store
 from app import patch as patching
 from app.resources import GROUP, clean, parse_selection
 
@@ -40,8 +40,11 @@ async def search(
 async def get(
     group_id: str, attributes: str | None = None, excluded_attributes: str | None = None
 ) -> Response:
-    """RFC 7644 §3.4.1: one group by id."""
-    return _one(store.fetch("Group", group_id), attributes, excluded_attributes, 200)
+    """RFC 7644 §3.4.1: one group by id; 304 when If-None-Match names its version."""
+    row = store.fetch("Group", group_id)
+    if preconditions.not_modified(row.version):
+        return None, 304, rendering.headers(GROUP, row)
+    return _one(row, attributes, excluded_attributes, 200)
 
 
 async def create(
@@ -66,6 +69,7 @@ async def replace(
     stored = _stored(body)
     ids = membership.member_ids(body.get("members"))
     with store.write() as conn:
+        preconditions.check_if_match(store.fetch("Group", group_id).version)
         row = store.update(conn, "Group", group_id, stored, _key(stored))
         store.clear_members(conn, group_id)
         store.add_members(conn, group_id, ids)
@@ -78,24 +82,34 @@ async def patch(
     attributes: str | None = None,
     excluded_attributes: str | None = None,
 ) -> Response:
-    """RFC 7644 §3.5.2: modify a group; member changes touch only those members' rows."""
+    """RFC 7644 §3.5.2: modify a group; member changes touch only those members' rows.
+
+    The answer is the group (200) unless it has more than SCIM_PATCH_RETURNS_MEMBERS_UP_TO
+    members and the request selects no attributes: then 204, so a membership change on a
+    100,000-member group never serialises them all (RFC 7644 §3.5.2 allows either).
+    """
     operations = patching.parse_operations(GROUP, body["Operations"])
     others, changes = membership.split(operations)
     with store.write() as conn:
         row = store.fetch("Group", group_id)
+        preconditions.check_if_match(row.version)
         if others:
             stored = _stored(patching.apply(GROUP, row.resource, others).resource)
             row = store.update(conn, "Group", group_id, stored, _key(stored))
-        if changes:
-            for change in changes:
-                _apply_change(conn, group_id, change)
+        for change in changes:
+            _apply_change(conn, group_id, change)
+        if changes and not others:
             row = store.touch(conn, "Group", group_id)
+    selected = attributes is not None or excluded_attributes is not None
+    if not selected and store.has_more_members(group_id, config.get().patch_returns_members_up_to):
+        return None, 204, rendering.headers(GROUP, row)
     return _one(row, attributes, excluded_attributes, 200)
 
 
 async def delete(group_id: str) -> Response:
     """RFC 7644 §3.6: delete a group (its members, the users, stay)."""
     with store.write() as conn:
+        preconditions.check_if_match(store.fetch("Group", group_id).version)
         store.delete(conn, "Group", group_id)
     return None, 204, {}
 

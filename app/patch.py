@@ -161,6 +161,15 @@ class _State:
         container = self.container(path, create=op != "remove")
         if container is None:
             return
+        value = coerce(path.sub or attribute, value, whole=path.sub is None and path.filter is None)
+        primaries = _primaries(container.get(attribute.name))
+        self.change(op, path, container, value)
+        if attribute.multi_valued:
+            _settle_primary(container.get(attribute.name), primaries)
+        self.prune(path)
+
+    def change(self, op: str, path: Path, container: dict[str, Any], value: Any) -> None:
+        attribute = path.attribute
         name = attribute.name
         if op == "replace" and value is None:
             op = "remove"
@@ -190,7 +199,6 @@ class _State:
             container[name] = {k: v for k, v in merged.items() if v is not None}
         else:
             container[name] = value
-        self.prune(path)
 
     def container(self, path: Path, create: bool) -> dict[str, Any] | None:
         if path.urn is None:
@@ -260,6 +268,48 @@ class _State:
                 del container[path.attribute.name]
         if path.urn and self.resource.get(path.urn) == {}:
             del self.resource[path.urn]
+
+
+def coerce(attribute: Attribute, value: Any, whole: bool = True) -> Any:
+    """Booleans sent as strings become booleans: Entra sends `"value": "False"`.
+
+    `whole` says the value is the attribute itself (a list for a multi-valued one) rather than
+    one of its values.
+    """
+    if isinstance(value, list) and attribute.multi_valued and whole:
+        return [coerce(attribute, v, whole=False) for v in value]
+    if (
+        attribute.type == "boolean"
+        and isinstance(value, str)
+        and value.lower() in ("true", "false")
+    ):
+        return value.lower() == "true"
+    if attribute.type == "complex" and isinstance(value, dict):
+        return {
+            k: coerce(attribute.sub[k.lower()], v) if k.lower() in attribute.sub else v
+            for k, v in value.items()
+        }
+    return value
+
+
+def _primaries(values: Any) -> set[int]:
+    if not isinstance(values, list):
+        return set()
+    return {id(v) for v in values if isinstance(v, dict) and v.get("primary") is True}
+
+
+def _settle_primary(values: Any, before: set[int]) -> None:
+    """RFC 7643 §2.4: the value just marked primary keeps it; the others lose it."""
+    if not isinstance(values, list):
+        return
+    marked = [i for i, v in enumerate(values) if isinstance(v, dict) and v.get("primary") is True]
+    if len(marked) < 2:
+        return
+    fresh = [i for i in marked if id(values[i]) not in before] or marked
+    keep = fresh[-1]
+    for i in marked:
+        if i != keep:
+            values[i] = {k: v for k, v in values[i].items() if k != "primary"}
 
 
 def _from_equality(node: Node) -> dict[str, Any] | None:

@@ -128,6 +128,12 @@ def search(
     return total, [_row(r) for r in rows]
 
 
+def has_more_members(group_id: str, limit: int) -> bool:
+    """Whether a group has more than `limit` members, reading at most limit + 1 index entries."""
+    sql = "SELECT 1 FROM group_members WHERE group_id = ? LIMIT 1 OFFSET ?"
+    return db().execute(sql, [group_id, limit]).fetchone() is not None
+
+
 def groups_of(user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """For each user, the (group id, displayName) of the groups it is a direct member of."""
     found: dict[str, list[tuple[str, str]]] = {uid: [] for uid in user_ids}

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from app import listing, rendering, spec, store
+from app import listing, preconditions, rendering, spec, store
 from app import patch as patching
 from app.passwords import hash_password
 from app.resources import USER, clean, normalize_primary, parse_selection
@@ -41,8 +41,10 @@ async def search(
 async def get(
     user_id: str, attributes: str | None = None, excluded_attributes: str | None = None
 ) -> Response:
-    """RFC 7644 §3.4.1: one user by id."""
+    """RFC 7644 §3.4.1: one user by id; 304 when If-None-Match names its version."""
     row = store.fetch("User", user_id)
+    if preconditions.not_modified(row.version):
+        return None, 304, rendering.headers(USER, row)
     return _one(row, attributes, excluded_attributes, 200)
 
 
@@ -67,6 +69,7 @@ async def replace(
     stored = _stored(body)
     password_hash = await _hash(body.get("password"))
     with store.write() as conn:
+        preconditions.check_if_match(store.fetch("User", user_id).version)
         row = store.update(conn, "User", user_id, stored, _key(stored), password_hash)
     return _one(row, attributes, excluded_attributes, 200)
 
@@ -86,6 +89,7 @@ async def patch(
         password_hash = await _hash(preview.password)
     with store.write() as conn:
         current = store.fetch("User", user_id)
+        preconditions.check_if_match(current.version)
         stored = _stored(patching.apply(USER, current.resource, operations).resource)
         row = store.update(conn, "User", user_id, stored, _key(stored), password_hash)
     return _one(row, attributes, excluded_attributes, 200)
@@ -94,6 +98,7 @@ async def patch(
 async def delete(user_id: str) -> Response:
     """RFC 7644 §3.6: delete a user and its group memberships."""
     with store.write() as conn:
+        preconditions.check_if_match(store.fetch("User", user_id).version)
         store.delete(conn, "User", user_id)
     return None, 204, {}
 

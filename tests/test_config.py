@@ -10,8 +10,14 @@ from tests.conftest import BASE
 
 
 def test_settings_from_environment() -> None:
-    settings = config.from_env({"SCIM_DB": "/x.db", "SCIM_TOKEN": " one, two ,,", "SCIM_MAX_RESULTS": "50",
-                                "SCIM_BASE_URL": "https://scim.example.com/scim/v2"})
+    settings = config.from_env(
+        {
+            "SCIM_DB": "/x.db",
+            "SCIM_TOKEN": " one, two ,,",
+            "SCIM_MAX_RESULTS": "50",
+            "SCIM_BASE_URL": "https://scim.example.com/scim/v2",
+        }
+    )
     assert settings.db_path == "/x.db"
     assert settings.tokens == ("one", "two")
     assert settings.max_results == 50
@@ -35,7 +41,10 @@ def test_several_tokens_are_accepted(make_client: Any) -> None:
     for token in ("old-token", "Bearer new-token", "bearer new-token"):
         response = client.http.get(BASE + "/Users", headers={"Authorization": token})
         assert response.status_code == 200, token
-    assert client.http.get(BASE + "/Users", headers={"Authorization": "Bearer other"}).status_code == 401
+    assert (
+        client.http.get(BASE + "/Users", headers={"Authorization": "Bearer other"}).status_code
+        == 401
+    )
 
 
 def test_base_url_setting_shapes_locations(make_client: Any) -> None:

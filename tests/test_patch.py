@@ -161,6 +161,41 @@ OK = [
         with_(emails=[BASE["emails"][0]]),
     ),
     ("remove-missing-is-noop", [op("remove", "title")], BASE),
+    # primary: the value just marked primary keeps it, the others lose it (RFC 7643 §2.4)
+    (
+        "primary-moves-by-sub",
+        [op("replace", 'emails[type eq "home"].primary', True)],
+        with_(
+            emails=[
+                {"value": "bj@work.com", "type": "work"},
+                {**BASE["emails"][1], "primary": True},
+            ]
+        ),
+    ),
+    (
+        "primary-moves-by-add",
+        [op("add", "emails", [{"value": "n@n.com", "primary": True}])],
+        with_(
+            emails=[
+                {"value": "bj@work.com", "type": "work"},
+                BASE["emails"][1],
+                {"value": "n@n.com", "primary": True},
+            ]
+        ),
+    ),
+    # booleans sent as strings (Entra)
+    ("boolean-string", [op("replace", "active", "False")], with_(active=False)),
+    ("boolean-string-pathless", [op("Replace", None, {"active": "TRUE"})], BASE),
+    (
+        "boolean-string-sub",
+        [op("replace", 'emails[type eq "home"].primary', "true")],
+        with_(
+            emails=[
+                {"value": "bj@work.com", "type": "work"},
+                {**BASE["emails"][1], "primary": True},
+            ]
+        ),
+    ),
     # several operations apply in order
     (
         "sequence",

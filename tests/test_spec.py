@@ -61,8 +61,16 @@ def test_operation_ids_are_unique() -> None:
 
 
 # JSON Schema type of each SCIM attribute type (RFC 7643 §2.3).
-JSON_TYPES = {"string": "string", "boolean": "boolean", "decimal": "number", "integer": "integer",
-              "dateTime": "string", "reference": "string", "binary": "string", "complex": "object"}
+JSON_TYPES = {
+    "string": "string",
+    "boolean": "boolean",
+    "decimal": "number",
+    "integer": "integer",
+    "dateTime": "string",
+    "reference": "string",
+    "binary": "string",
+    "complex": "object",
+}
 
 
 def _component(name: str) -> dict[str, Any]:
@@ -104,12 +112,17 @@ def _assert_agree(attribute: dict[str, Any], prop: dict[str, Any], where: str) -
     [
         ("urn:ietf:params:scim:schemas:core:2.0:User", "UserIn", "User", None),
         ("urn:ietf:params:scim:schemas:core:2.0:Group", "GroupIn", "Group", None),
-        ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "UserIn", "User",
-         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+        (
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "UserIn",
+            "User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ),
     ],
 )
-def test_schemas_endpoint_agrees_with_openapi(urn: str, request_component: str, response_component: str,
-                                              extension: str | None) -> None:
+def test_schemas_endpoint_agrees_with_openapi(
+    urn: str, request_component: str, response_component: str, extension: str | None
+) -> None:
     """/Schemas and the OpenAPI components describe the same attributes the same way."""
     scim = schema_documents()[urn]
     request, response = _component(request_component), _component(response_component)
