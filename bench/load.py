@@ -1,0 +1,257 @@
+"""The scenarios as wrk Lua scripts, and one closed-loop wrk run with its parsed result.
+
+Each script is a generated header (constants) + PRELUDE + the scenario's `request()` + DONE.
+Data (user ids, userNames, group names, big-group members) is read from files in `init()`,
+once per wrk thread, so 100,000 ids never go through the Lua parser as literals.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.seed import Manifest
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named request mix: its Lua `request()` and whether it runs against the ceiling app."""
+
+    name: str
+    lua: str
+    ceiling: bool = False
+    creates: bool = False  # adds users that must be pruned after the run
+
+
+@dataclass(frozen=True)
+class Result:
+    """One wrk run of one scenario, with the server's CPU time over the same interval."""
+
+    scenario: str
+    requests: int
+    seconds: float
+    errors: int  # HTTP statuses >= 400 (wrk's "Non-2xx or 3xx responses")
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+    cpu_seconds: float
+
+    @property
+    def rps(self) -> float:
+        """Requests per second."""
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_1k(self) -> float:
+        """Server CPU-seconds per 1,000 requests."""
+        return 1000 * self.cpu_seconds / self.requests if self.requests else 0.0
+
+
+PRELUDE = r"""
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+local function load(file)
+  local t = {}
+  for line in io.lines(DATA .. "/" .. file) do t[#t + 1] = line end
+  return t
+end
+local function pick(t) return t[math.random(#t)] end
+local function mixcase(s)
+  return (s:gsub("%a", function(c) if math.random(2) == 1 then return c:upper() end end))
+end
+local function enc(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+local function user_json(name, index, extra)
+  return '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"' .. name
+    .. '","name":{"givenName":"' .. (extra.given or "Test") .. '","familyName":"User"},'
+    .. '"emails":[{"primary":true,"value":"' .. name .. '","type":"work"}],'
+    .. '"displayName":"Test User","locale":"en-US","externalId":"' .. index .. '",'
+    .. (extra.id and ('"id":"' .. extra.id .. '",') or "")
+    .. (extra.okta and '"groups":[],' or "")
+    .. (extra.password and ('"password":"' .. extra.password .. '",') or "")
+    .. '"active":true}'
+end
+local PATCH = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":['
+wrk.headers["Authorization"] = "Bearer " .. TOKEN
+wrk.headers["Content-Type"] = "application/scim+json"
+local n = 0
+"""
+
+DONE = r"""
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"errors":%d,"socket_errors":%d,'
+    .. '"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+LOOKUP = r"""
+function init(args) math.randomseed(os.time() + tid); names = load("names.txt") end
+function request()
+  local filter = 'userName eq "' .. mixcase(pick(names)) .. '"'
+  return wrk.format("GET", BASE .. "/Users?filter=" .. enc(filter) .. "&startIndex=1&count=100")
+end
+"""
+
+GET = r"""
+function init(args) math.randomseed(os.time() + tid); ids = load("ids.txt") end
+function request() return wrk.format("GET", BASE .. "/Users/" .. pick(ids)) end
+"""
+
+CREATE = r"""
+function init(args) math.randomseed(os.time() + tid) end
+function request()
+  n = n + 1
+  local name = PREFIX .. tid .. "-" .. n .. "@example.com"
+  local body = user_json(name, "00u" .. tid .. "x" .. n, {okta = true, password = PASSWORD})
+  return wrk.format("POST", BASE .. "/Users", nil, body)
+end
+"""
+
+DEACTIVATE = r"""
+function init(args) math.randomseed(os.time() + tid); ids = load("ids.txt") end
+local body = PATCH .. '{"op":"replace","value":{"active":false}}]}'
+function request() return wrk.format("PATCH", BASE .. "/Users/" .. pick(ids), nil, body) end
+"""
+
+# Okta's update is GET then PUT; `get` measures the GET, this the PUT of the whole user.
+REPLACE = r"""
+function init(args)
+  math.randomseed(os.time() + tid); ids = load("ids.txt"); names = load("names.txt")
+end
+function request()
+  local i = math.random(#ids)
+  local external = string.format("00u%017d", i - 1)
+  local given = "Given" .. math.random(1000000)
+  local body = user_json(names[i], external, {id = ids[i], given = given})
+  return wrk.format("PUT", BASE .. "/Users/" .. ids[i], nil, body)
+end
+"""
+
+PAGE = r"""
+function init(args) math.randomseed(os.time() + tid) end
+function request()
+  local start = math.random(math.max(USERS - 99, 1))
+  return wrk.format("GET", BASE .. "/Users?startIndex=" .. start .. "&count=100")
+end
+"""
+
+FIRST_PAGE = r"""
+function request() return wrk.format("GET", BASE .. "/Users?startIndex=1&count=100") end
+"""
+
+DEEP_PAGE = r"""
+local path = BASE .. "/Users?startIndex=" .. math.max(USERS - 99, 1) .. "&count=100"
+function request() return wrk.format("GET", path) end
+"""
+
+# Request 2k and 2k+1 touch the same user: add then remove it (or remove then add, when the
+# users are members already), so the group's size stays where it was seeded.
+MEMBER = r"""
+function init(args) members = load(MEMBERS_FILE); step = (tid - 1) * 7919 * 2 end
+function request()
+  local uid = members[math.floor(step / 2) % #members + 1]
+  local remove = (step % 2 == 0) == REMOVE_FIRST
+  step = step + 1
+  local op
+  if remove then
+    op = '{"op":"remove","path":"members[value eq \\"' .. uid .. '\\"]"}'
+  else
+    op = '{"op":"add","path":"members","value":[{"value":"' .. uid .. '"}]}'
+  end
+  return wrk.format("PATCH", BASE .. "/Groups/" .. GROUP, nil, PATCH .. op .. "]}")
+end
+"""
+
+GROUP_LOOKUP = r"""
+function init(args) math.randomseed(os.time() + tid); groups = load("groups.txt") end
+function request()
+  local filter = 'displayName eq "' .. mixcase(pick(groups)) .. '"'
+  return wrk.format("GET", BASE .. "/Groups?filter=" .. enc(filter) .. "&excludedAttributes=members")
+end
+"""
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario("ceiling", LOOKUP, ceiling=True),
+        Scenario("lookup", LOOKUP),
+        Scenario("get", GET),
+        Scenario("create", CREATE, creates=True),
+        Scenario("create_nopw", CREATE, creates=True),
+        Scenario("deactivate", DEACTIVATE),
+        Scenario("replace", REPLACE),
+        Scenario("first_page", FIRST_PAGE),
+        Scenario("page", PAGE),
+        Scenario("deep_page", DEEP_PAGE),
+        Scenario("member_add", MEMBER),
+        Scenario("member_add_empty", MEMBER),
+        Scenario("group_lookup", GROUP_LOOKUP),
+    ]
+}
+
+
+def write_data(directory: Path, manifest: Manifest) -> None:
+    """The files the Lua scripts read: ids and userNames (aligned), groups, big-group members."""
+    (directory / "ids.txt").write_text("".join(f"{i}\n" for i, _ in manifest.users))
+    (directory / "names.txt").write_text("".join(f"{n}\n" for _, n in manifest.users))
+    (directory / "groups.txt").write_text("".join(f"{g}\n" for g in manifest.group_names))
+    (directory / "big_members.txt").write_text("".join(f"{m}\n" for m in manifest.big_members))
+    shuffled = [i for i, _ in manifest.users]
+    random.Random(7).shuffle(shuffled)
+    (directory / "all_users.txt").write_text("".join(f"{m}\n" for m in shuffled))
+
+
+def script(scenario: Scenario, directory: Path, manifest: Manifest, token: str, tag: str) -> Path:
+    """Write the scenario's Lua file; `tag` makes created userNames unique per run."""
+    big = scenario.name == "member_add"
+    constants = {
+        "DATA": str(directory),
+        "TOKEN": token,
+        "BASE": "/scim/v2",
+        "USERS": len(manifest.users),
+        "PREFIX": f"new-{tag}-",
+        "PASSWORD": "1mz050nq" if scenario.name == "create" else False,
+        "GROUP": manifest.big_group if big else manifest.empty_group,
+        "MEMBERS_FILE": "big_members.txt" if big else "all_users.txt",
+        "REMOVE_FIRST": big,  # the big group's candidates are members already
+    }
+    header = "".join(f"{name} = {_lua(value)}\n" for name, value in constants.items())
+    path = directory / f"{scenario.name}.lua"
+    path.write_text(f"-- {scenario.name}: generated by bench/load.py\n{header}{PRELUDE}{scenario.lua}{DONE}")
+    return path
+
+
+def run(
+    wrk: str, script_path: Path, url: str, seconds: int, threads: int, connections: int
+) -> dict[str, float]:
+    """One closed-loop wrk run; the numbers its done() hook printed."""
+    command = [
+        wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
+        "-s", str(script_path), url,
+    ]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in finished.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            parsed: dict[str, float] = json.loads(line.removeprefix("BENCH_RESULT "))
+            return parsed
+    raise RuntimeError(f"wrk failed ({finished.returncode}):\n{finished.stdout}\n{finished.stderr}")
+
+
+def _lua(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))  # a JSON string of ASCII text is a valid Lua string

@@ -1,0 +1,139 @@
+"""The seeding fast path: rows written into the SQLite file by the app's own store.
+
+Run as its own process (the bench calls it through `seed()` and `prune()` below), before the
+server starts, so the rows have exactly the format the app writes:
+
+    python bench/seed.py seed  DB USERS MEMBERS MANIFEST   # users, a big group, an empty one, 20 small ones
+    python bench/seed.py prune DB PREFIX                   # delete users whose userName starts with PREFIX
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL_GROUPS = 20
+SMALL_GROUP_SIZE = 5
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What was seeded, for the Lua scripts: users as (id, userName) and the groups."""
+
+    users: list[tuple[str, str]]
+    big_group: str
+    big_members: list[str]
+    empty_group: str
+    group_names: list[str]
+
+
+def seed(db: Path, users: int, members: int, manifest: Path) -> Manifest:
+    """Seed a fresh database in a child process and return what it wrote."""
+    _child("seed", str(db), str(users), str(members), str(manifest))
+    data = json.loads(manifest.read_text())
+    data["users"] = [tuple(u) for u in data["users"]]
+    return Manifest(**data)
+
+
+def prune(db: Path, prefix: str) -> None:
+    """Delete the users a create scenario added, so every round sees the same data."""
+    _child("prune", str(db), prefix)
+
+
+def user_body(index: int) -> dict[str, Any]:
+    """A seeded user, shaped like the body Okta sends on create (without the password)."""
+    name = f"user{index:06d}@example.com"
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "name": {"givenName": "Test", "familyName": f"User{index}"},
+        "emails": [{"primary": True, "value": name, "type": "work"}],
+        "displayName": f"Test User{index}",
+        "locale": "en-US",
+        "externalId": external_id(index),
+        "active": True,
+    }
+
+
+def external_id(index: int) -> str:
+    """The externalId of seeded user `index` (the Lua replace script rebuilds it)."""
+    return f"00u{index:017d}"
+
+
+def _child(*args: str) -> None:
+    subprocess.run([sys.executable, __file__, *args], cwd=ROOT, check=True)
+
+
+def _seed(users: int, members: int, manifest: str) -> None:
+    from app import resources, store
+
+    rng = random.Random(5)
+    seeded: list[tuple[str, str]] = []
+    with store.write() as conn:
+        for index in range(users):
+            body = resources.clean(resources.USER, user_body(index))
+            row = store.insert(conn, "User", str(uuid.uuid4()), body, body["userName"].casefold())
+            seeded.append((row.id, body["userName"]))
+        ids = [user_id for user_id, _ in seeded]
+        big, empty = str(uuid.uuid4()), str(uuid.uuid4())
+        store.insert(conn, "Group", big, {"displayName": "Big"}, "big")
+        store.add_members(conn, big, ids[:members])
+        store.insert(conn, "Group", empty, {"displayName": "Empty"}, "empty")
+        names = ["Big", "Empty"]
+        for n in range(1, SMALL_GROUPS + 1):
+            gid, name = str(uuid.uuid4()), f"Team {n:02d}"
+            store.insert(conn, "Group", gid, {"displayName": name}, name.casefold())
+            store.add_members(conn, gid, rng.sample(ids, min(SMALL_GROUP_SIZE, len(ids))))
+            names.append(name)
+    store.db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    big_members = ids[:members]
+    rng.shuffle(big_members)
+    data = {
+        "users": seeded,
+        "big_group": big,
+        "big_members": big_members,
+        "empty_group": empty,
+        "group_names": names,
+    }
+    Path(manifest).write_text(json.dumps(data))
+
+
+def _prune(prefix: str) -> None:
+    from app import store
+
+    # userName keys are casefolded; a range on the unique index finds every key with the prefix.
+    where = "user_name_key >= :lo AND user_name_key < :hi"
+    bounds = {"lo": prefix, "hi": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
+    _, rows = store.search("User", where, bounds, "seq", 10**9, 0)
+    with store.write() as conn:
+        for row in rows:
+            store.delete(conn, "User", row.id)
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of the child process: `seed ...` or `prune ...`."""
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    from app import config
+
+    command, db, *rest = argv
+    config.use(config.Settings(db_path=db, tokens=("bench",)))
+    if command == "seed":
+        users, members, manifest = int(rest[0]), int(rest[1]), rest[2]
+        _seed(users, members, manifest)
+    elif command == "prune":
+        _prune(rest[0])
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
