@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from app import errors
@@ -106,6 +107,20 @@ _TOKEN = re.compile(
 )
 
 _ATTR_NAME = re.compile(r"^\$?[A-Za-z][\w-]*$")
+
+
+def datetime_literal(text: str) -> str:
+    """A dateTime literal in the stored form (UTC, milliseconds, Z): text order is time order."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise errors.InvalidFilter(
+            f"{text!r} is not a dateTime (RFC 3339, e.g. 2011-05-13T04:42:34Z)"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
 
 
 def parse_path(text: str) -> AttrPath:

@@ -8,6 +8,7 @@ from typing import Any
 
 from app import config, errors, listing, membership, preconditions, rendering, spec, store
 from app import patch as patching
+from app.evaluate import element_matches
 from app.resources import GROUP, clean, parse_selection
 
 Response = tuple[Any, int, dict[str, str]]
@@ -133,7 +134,7 @@ def _apply_change(conn: sqlite3.Connection, group_id: str, change: membership.Ch
         doomed = [
             m.value
             for m in members
-            if patching.matches(
+            if element_matches(
                 change.filter, {"value": m.value, "display": m.display, "type": "User"}, attribute
             )
         ]

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import errors, filters
-from app.filters import And, Compare, Node, Not, Or, Present, ValuePath
+from app.evaluate import element_matches
+from app.filters import And, Compare, Node, Not, Or, ValuePath
 from app.resources import Attribute, ResourceType
 
 IGNORED_IN_VALUE = {"schemas", "id", "meta"}
@@ -72,9 +73,24 @@ def parse_path(resource_type: ResourceType, text: str) -> Path:
     if resolved is None:
         raise errors.InvalidPath(f"no attribute {head!r} on {resource_type.name}")
     urn, attribute, sub = resolved
-    if filter_node is not None and not (attribute.multi_valued and attribute.type == "complex"):
-        raise errors.InvalidPath(f"{attribute.name} is not multi-valued; it takes no filter")
+    if filter_node is not None:
+        if not (attribute.multi_valued and attribute.type == "complex"):
+            raise errors.InvalidPath(f"{attribute.name} is not multi-valued; it takes no filter")
+        _check_value_filter(filter_node, attribute)
     return Path(urn, attribute, sub, filter_node)
+
+
+def _check_value_filter(node: Node, attribute: Attribute) -> None:
+    """Every name inside `attr[...]` must be one of attr's sub-attributes (else invalidPath)."""
+    if isinstance(node, And | Or):
+        _check_value_filter(node.left, attribute)
+        _check_value_filter(node.right, attribute)
+    elif isinstance(node, Not):
+        _check_value_filter(node.expr, attribute)
+    elif isinstance(node, ValuePath) or node.path.sub or node.path.urn:
+        raise errors.InvalidPath(f"{node} inside {attribute.name}[...] must name a sub-attribute")
+    elif node.path.attr.lower() not in attribute.sub:
+        raise errors.InvalidPath(f"{attribute.name} has no sub-attribute {node.path.attr!r}")
 
 
 def parse_operations(
@@ -237,7 +253,7 @@ class _State:
         hits = [
             i
             for i, v in enumerate(values)
-            if isinstance(v, dict) and matches(path.filter, v, attribute)
+            if isinstance(v, dict) and element_matches(path.filter, v, attribute)
         ]
         if not hits:
             created = _from_equality(path.filter) if op == "add" else None
@@ -321,59 +337,3 @@ def _from_equality(node: Node) -> dict[str, Any] | None:
         if left is not None and right is not None:
             return {**left, **right}
     return None
-
-
-def matches(node: Node, element: dict[str, Any], attribute: Attribute) -> bool:
-    """Whether one value of a multi-valued complex attribute matches a value filter."""
-    if isinstance(node, And):
-        return matches(node.left, element, attribute) and matches(node.right, element, attribute)
-    if isinstance(node, Or):
-        return matches(node.left, element, attribute) or matches(node.right, element, attribute)
-    if isinstance(node, Not):
-        return not matches(node.expr, element, attribute)
-    if isinstance(node, ValuePath):
-        raise errors.InvalidPath("value paths cannot be nested")
-    sub = attribute.sub.get(node.path.attr.lower())
-    if sub is None or node.path.sub is not None:
-        raise errors.InvalidPath(f"{attribute.name} has no sub-attribute {node.path}")
-    actual = next((v for k, v in element.items() if k.lower() == sub.name.lower()), None)
-    if isinstance(node, Present):
-        return actual not in (None, "", [], {})
-    return compare(node.op, actual, node.value, sub)
-
-
-def compare(op: str, actual: Any, expected: Any, attribute: Attribute) -> bool:
-    """One comparison with SCIM semantics (caseExact honoured; missing values never match)."""
-    if expected is None:
-        return (actual is None) == (op == "eq")
-    if actual is None:
-        return op == "ne"
-    if isinstance(actual, str) and isinstance(expected, str) and not attribute.case_exact:
-        actual, expected = actual.casefold(), expected.casefold()
-    if type(actual) is not type(expected) and not (
-        isinstance(actual, int | float)
-        and isinstance(expected, int | float)
-        and not isinstance(actual, bool)
-        and not isinstance(expected, bool)
-    ):
-        return op == "ne"
-    if op == "eq":
-        return bool(actual == expected)
-    if op == "ne":
-        return bool(actual != expected)
-    if op in ("co", "sw", "ew"):
-        if not isinstance(actual, str):
-            return False
-        return {
-            "co": expected in actual,
-            "sw": actual.startswith(expected),
-            "ew": actual.endswith(expected),
-        }[op]
-    return bool(
-        {
-            "gt": actual > expected,
-            "ge": actual >= expected,
-            "lt": actual < expected,
-            "le": actual <= expected,
-        }[op]
-    )

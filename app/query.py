@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import errors
-from app.filters import And, AttrPath, Compare, Node, Not, Or, Present, ValuePath
+from app.evaluate import SCHEMAS, leaf
+from app.filters import And, AttrPath, Compare, Node, Not, Or, Present, ValuePath, datetime_literal
 from app.resources import Attribute, ResourceType
 
 # Indexed columns standing in for attributes: (resource type, lower-case path) -> (column, folded)
@@ -42,6 +43,8 @@ OPERATORS: dict[str, str] = {
     "le": "{x} <= {v}",
 }
 ORDERING = {"gt", "ge", "lt", "le"}
+# meta sub-attributes held in columns; the others (resourceType, location, version) are computed.
+STORED_META = {"created", "lastModified"}
 SUBSTRING = {"co", "sw", "ew"}
 
 # Multi-valued attributes kept in the membership table rather than in the resource JSON.
@@ -93,7 +96,17 @@ class _Compiler:
         return resolved
 
     def attribute_expression(self, node: Compare | Present) -> str:
+        if node.path == AttrPath(node.path.attr) and node.path.attr.lower() == "schemas":
+            return self.schemas(node)
         urn, attribute, sub = self.resolve(node.path)
+        if (
+            urn is None
+            and attribute.name == "meta"
+            and (sub is None or sub.name not in STORED_META)
+        ):
+            raise errors.InvalidFilter(
+                f"{node.path} cannot be filtered; use meta.created or meta.lastModified"
+            )
         if attribute.multi_valued:
             if sub is None and attribute.type == "complex":
                 sub = attribute.sub.get("value")
@@ -116,6 +129,19 @@ class _Compiler:
         json_path = _json_path(urn, attribute, sub)
         expr = f"json_extract({self.table}.resource, {self.bind(json_path)})"
         return self.leaf(node, sub or attribute, expr)
+
+    def schemas(self, node: Compare | Present) -> str:
+        # `schemas` is not stored: the core schema is always there, an extension is there when
+        # the resource has its attributes. Each URN is compared here, in Python, as the
+        # reference evaluator does.
+        if isinstance(node, Compare):
+            _check_value(node, SCHEMAS)
+        conditions = ["1" if leaf(node, self.type.schema, SCHEMAS) else "0"]
+        for extension in self.type.extensions:
+            if leaf(node, extension, SCHEMAS):
+                path = self.bind(f'$."{extension}"')
+                conditions.append(f"json_extract({self.table}.resource, {path}) IS NOT NULL")
+        return f"({' OR '.join(conditions)})"
 
     def value_path(self, node: ValuePath) -> str:
         urn, attribute, sub = self.resolve(node.path)
@@ -215,6 +241,10 @@ def _check_value(node: Compare, attribute: Attribute) -> Any:
         raise errors.InvalidFilter(f"{node.path} holds text: quote the value in {node}")
     elif kind == "binary" and node.op in ORDERING:
         raise errors.InvalidFilter(f"{node.path} is binary and cannot be ordered")
+    elif kind == "dateTime":
+        if node.op in SUBSTRING:
+            raise errors.InvalidFilter(f"{node.path} is a dateTime: {node.op} does not apply")
+        return datetime_literal(value)
     return value
 
 

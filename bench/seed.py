@@ -3,8 +3,8 @@
 Run as its own process (the bench calls it through `seed()` and `prune()` below), before the
 server starts, so the rows have exactly the format the app writes:
 
-    python bench/seed.py seed  DB USERS MEMBERS MANIFEST   # users, a big group, an empty one, 20 small ones
-    python bench/seed.py prune DB PREFIX                   # delete users whose userName starts with PREFIX
+    python bench/seed.py seed DB USERS MEMBERS MANIFEST  # users, groups Big, Empty, 20 small
+    python bench/seed.py prune DB PREFIX                 # delete users whose userName has PREFIX
 """
 
 from __future__ import annotations

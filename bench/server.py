@@ -1,4 +1,4 @@
-"""gunicorn processes for the bench: start, wait until ready, stop, and read their cost from /proc."""
+"""gunicorn for the bench: start, wait until ready, stop, and read the processes' cost in /proc."""
 
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ def ensure_wrk(install: bool) -> str:
 def _wait_ready(
     process: subprocess.Popen[bytes], server: Server, workers: int, path: str, token: str
 ) -> None:
-    request = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {token}"})
+    auth = {"Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(server.url + path, headers=auth)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -1,0 +1,1 @@
+"""The benchmark harness behind `make bench` and `make bench-scale`; see README.md."""

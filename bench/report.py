@@ -1,0 +1,125 @@
+"""Medians over rounds, the tables the bench prints, and issue 5's targets checked against them."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from bench.load import Result
+
+# Issue 5: the least ratio to the ceiling's req/s each scenario should reach.
+RATIO_TARGETS = {
+    "lookup": 0.85, "get": 0.85, "deactivate": 0.85, "create": 0.70,
+    "replace": 0.70, "page": 0.25, "member_add": 0.70,
+}  # fmt: skip
+COLUMNS = ("scenario", "req/s", "ceiling", "p50 ms", "p99 ms", "non-2xx", "CPU-s/1k")
+
+
+def line(result: Result) -> str:
+    """One scenario's result as a progress line."""
+    errors = f"  {result.errors} non-2xx" if result.errors else ""
+    sockets = f"  {result.socket_errors} socket errors" if result.socket_errors else ""
+    return (
+        f"{result.scenario:<17}{result.rps:>9.1f} req/s  p50 {result.p50_ms:7.2f} ms"
+        f"  p99 {result.p99_ms:8.2f} ms  {result.cpu_per_1k:6.3f} CPU-s/1k{errors}{sockets}"
+    )
+
+
+def summarize(rounds: list[list[Result]]) -> dict[str, dict[str, float]]:
+    """Per scenario: medians over the rounds; the ratio is taken within each round first."""
+    ceilings = [next(r.rps for r in results if r.scenario == "ceiling") for results in rounds]
+    summary: dict[str, dict[str, float]] = {}
+    for name in [r.scenario for r in rounds[0]]:
+        runs = [next(r for r in results if r.scenario == name) for results in rounds]
+        summary[name] = {
+            "rps": statistics.median(r.rps for r in runs),
+            "ratio": statistics.median(
+                r.rps / c if c else 0.0 for r, c in zip(runs, ceilings, strict=True)
+            ),
+            "p50_ms": statistics.median(r.p50_ms for r in runs),
+            "p99_ms": statistics.median(r.p99_ms for r in runs),
+            "errors": sum(r.errors + r.socket_errors for r in runs),
+            "cpu_per_1k": statistics.median(r.cpu_per_1k for r in runs),
+        }
+    return summary
+
+
+def print_bench(size: dict[str, Any]) -> None:
+    """The `make bench` table, the RSS line and the ratio targets."""
+    summary = size["summary"]
+    print(f"{size['users']:,} users, big group of {size['members']:,} members; medians")
+    rows = [
+        [
+            name,
+            f"{s['rps']:.0f}",
+            f"{s['ratio']:.2f}",
+            f"{s['p50_ms']:.2f}",
+            f"{s['p99_ms']:.2f}",
+            str(s["errors"]),
+            f"{s['cpu_per_1k']:.3f}",
+        ]
+        for name, s in summary.items()
+    ]
+    _table(COLUMNS, rows)
+    print(f"\nRSS per worker after seeding: {_mb(size['rss_mb_after_seed'])}; at the end: "
+          f"{_mb(size['rss_mb_end'])}")  # fmt: skip
+    print("\nTargets (issue 5, ratio to the ceiling's req/s):")
+    for name, want in RATIO_TARGETS.items():
+        if name in summary:
+            got = summary[name]["ratio"]
+            print(f"  {name:<12} {got:.2f} >= {want:.2f}  {_verdict(got >= want)}")
+    if "member_add" in summary and "member_add_empty" in summary:
+        slower = summary["member_add_empty"]["rps"] / max(summary["member_add"]["rps"], 1e-9)
+        print(f"  member_add   {slower:.2f}x slower than on an empty group (<= 1.20)"
+              f"  {_verdict(slower <= 1.2)}")  # fmt: skip
+
+
+def print_scale(sizes: list[dict[str, Any]]) -> None:
+    """The `make bench-scale` growth table: req/s, ceiling ratio and CPU per size."""
+    labels = [f"{s['users']:,}/{s['members']:,}" for s in sizes]
+    print("Cost growth with size (users/members); medians; each cell: req/s, ratio, CPU-s/1k")
+    names = [n for n in sizes[0]["summary"] if n != "ceiling"]
+    header = ("scenario", *labels, "req/s large/small", "CPU large/small")
+    rows = []
+    for name in ["ceiling", *names]:
+        cells = [s["summary"][name] for s in sizes]
+        row = [name] + [f"{c['rps']:.0f}  {c['ratio']:.2f}  {c['cpu_per_1k']:.3f}" for c in cells]
+        row += [
+            f"{cells[-1]['rps'] / max(cells[0]['rps'], 1e-9):.2f}",
+            f"{cells[-1]['cpu_per_1k'] / max(cells[0]['cpu_per_1k'], 1e-9):.2f}",
+        ]
+        rows.append(row)
+    _table(header, rows)
+    print("\nRSS per worker after seeding: " + "; ".join(
+        f"{label}: {_mb(s['rss_mb_after_seed'])}" for label, s in zip(labels, sizes, strict=True)
+    ))  # fmt: skip
+    print("\nTargets (issue 5):")
+    small, large = sizes[0]["summary"], sizes[-1]["summary"]
+    for name in ("lookup", "get", "member_add"):
+        if name in large:
+            loss = 1 - large[name]["ratio"] / max(small[name]["ratio"], 1e-9)
+            print(f"  {name:<12} loses {loss:6.1%} of its ceiling ratio, {labels[0]} -> "
+                  f"{labels[-1]} (< 15%)  {_verdict(loss < 0.15)}")  # fmt: skip
+    if "deep_page" in large and "first_page" in large:
+        times = large["deep_page"]["cpu_per_1k"] / max(large["first_page"]["cpu_per_1k"], 1e-9)
+        print(f"  deep_page    costs {times:.2f}x a first page at {labels[-1]} (< 2x)"
+              f"  {_verdict(times < 2)}")  # fmt: skip
+    rss = max(sizes[-1]["rss_mb_after_seed"] or [0.0])
+    verdict = _verdict(rss < 150)
+    print(f"  RSS          {rss:.0f} MB per worker at {labels[-1]} (< 150 MB)  {verdict}")
+
+
+def _verdict(ok: bool) -> str:
+    return "holds" if ok else "MISSED"
+
+
+def _mb(values: list[float]) -> str:
+    return ", ".join(f"{v:.0f} MB" for v in values) or "-"
+
+
+def _table(header: tuple[str, ...], rows: list[list[str]]) -> None:
+    lines = [list(header), *rows]
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    for row in lines:
+        rest = [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
+        print("  ".join([row[0].ljust(widths[0]), *rest]))

@@ -1,0 +1,236 @@
+"""`make bench` and `make bench-scale`: the server under closed-loop load, beside its ceiling.
+
+    .venv/bin/python bench/run.py [--scale] [--scenarios a,b] [--no-install] [--results DIR]
+
+Knobs (environment): WORKERS (2), BENCH_USERS (10000), BENCH_MEMBERS (10000),
+BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
+BENCH_THREADS (1), BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000").
+See bench/README.md for what each scenario is and how to read the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `bench` importable as a package
+    sys.path.insert(0, str(ROOT))
+
+from bench import load, report, seed, server  # noqa: E402
+from bench.load import Result  # noqa: E402
+
+BENCH_ORDER = [
+    "ceiling", "lookup", "get", "group_lookup", "first_page", "page", "deep_page",
+    "deactivate", "replace", "member_add", "member_add_empty", "create", "create_nopw",
+]  # fmt: skip
+SCALE_ORDER = ["ceiling", "lookup", "get", "member_add", "first_page", "page", "deep_page"]
+WARM_UP_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a run is told, from the environment and the command line."""
+
+    scale: bool
+    workers: int
+    users: int
+    members: int
+    duration: int
+    rounds: int
+    connections: int
+    threads: int
+    scale_sizes: list[tuple[int, int]]
+    scenarios: list[str]
+    install: bool
+    results: Path
+
+
+@dataclass(frozen=True)
+class Session:
+    """One seeded database with the server and the ceiling running beside it."""
+
+    directory: Path
+    db: Path
+    manifest: seed.Manifest
+    scim: server.Server
+    ceiling: server.Server
+    token: str
+    wrk: str
+
+
+def options(argv: list[str], env: dict[str, str]) -> Options:
+    """Parse the command line and the WORKERS / BENCH_* variables."""
+    parser = argparse.ArgumentParser(description="Benchmark the SCIM server against its ceiling.")
+    parser.add_argument("--scale", action="store_true", help="the cost-growth run (bench-scale)")
+    parser.add_argument("--scenarios", help="comma-separated subset (the ceiling always runs)")
+    parser.add_argument("--no-install", action="store_true", help="fail if wrk is missing")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    order = SCALE_ORDER if args.scale else BENCH_ORDER
+    chosen = [s.strip() for s in args.scenarios.split(",")] if args.scenarios else order
+    unknown = set(chosen) - set(load.SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    sizes = env.get("BENCH_SCALE_SIZES", "1000:100,10000:10000,100000:100000")
+    return Options(
+        scale=args.scale,
+        workers=int(env.get("WORKERS", "2")),
+        users=int(env.get("BENCH_USERS", "10000")),
+        members=int(env.get("BENCH_MEMBERS", "10000")),
+        duration=int(env.get("BENCH_DURATION", "10")),
+        rounds=int(env.get("BENCH_ROUNDS", "3")),
+        connections=int(env.get("BENCH_CONNECTIONS", "16")),
+        threads=int(env.get("BENCH_THREADS", "1")),
+        scale_sizes=[_size(pair) for pair in sizes.split(",") if pair.strip()],
+        scenarios=["ceiling", *[s for s in chosen if s != "ceiling"]],
+        install=not args.no_install,
+        results=args.results,
+    )
+
+
+def _size(pair: str) -> tuple[int, int]:
+    users, members = pair.split(":")
+    return int(users), int(members)
+
+
+@contextmanager
+def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Session]:
+    """Seed a fresh database, start the server and the ceiling, warm both up."""
+    members = max(1, min(members, users))  # member_add needs a member to toggle
+    token = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="scim-bench-") as tmp, ExitStack() as stack:
+        directory = Path(tmp)
+        db = directory / "scim.db"
+        print(f"seeding {users:,} users, a group of {members:,} members ...", flush=True)
+        manifest = seed.seed(db, users, members, directory / "manifest.json")
+        load.write_data(directory, manifest)
+        scim = stack.enter_context(
+            server.serve(
+                "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token},
+                "/scim/v2/ServiceProviderConfig", token, directory / "scim.log",
+            )
+        )  # fmt: skip
+        ceiling = stack.enter_context(
+            server.serve(
+                "bench.ceiling:create_app()", opts.workers, {"SCIM_TOKEN": token},
+                "/scim/v2/Users", token, directory / "ceiling.log",
+            )
+        )  # fmt: skip
+        current = Session(directory, db, manifest, scim, ceiling, token, wrk)
+        for name in ("ceiling", "lookup"):
+            _wrk(current, opts, name, "warmup", WARM_UP_SECONDS)
+        yield current
+
+
+def measure(current: Session, opts: Options, name: str, tag: str) -> Result:
+    """One scenario for BENCH_DURATION seconds; server CPU sampled around the wrk run."""
+    scenario = load.SCENARIOS[name]
+    target = current.ceiling if scenario.ceiling else current.scim
+    before = target.cpu_seconds()
+    raw = _wrk(current, opts, name, tag, opts.duration)
+    cpu = target.cpu_seconds() - before
+    if scenario.creates:
+        seed.prune(current.db, "new-")  # the next round sees the seeded users only
+    return Result(
+        scenario=name,
+        requests=int(raw["requests"]),
+        seconds=raw["duration_us"] / 1e6,
+        errors=int(raw["errors"]),
+        socket_errors=int(raw["socket_errors"]),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        cpu_seconds=cpu,
+    )
+
+
+def _wrk(current: Session, opts: Options, name: str, tag: str, seconds: int) -> dict[str, float]:
+    scenario = load.SCENARIOS[name]
+    script = load.script(scenario, current.directory, current.manifest, current.token, tag)
+    url = (current.ceiling if scenario.ceiling else current.scim).url
+    return load.run(current.wrk, script, url, seconds, opts.threads, opts.connections)
+
+
+def rounds(current: Session, opts: Options) -> list[list[Result]]:
+    """BENCH_ROUNDS rounds of every chosen scenario, the ceiling first in each round."""
+    done: list[list[Result]] = []
+    for number in range(1, opts.rounds + 1):
+        results = []
+        for name in opts.scenarios:
+            result = measure(current, opts, name, f"r{number}{name.replace('_', '')}")
+            print(f"  round {number}/{opts.rounds}  {report.line(result)}", flush=True)
+            results.append(result)
+        done.append(results)
+    return done
+
+
+def run_size(opts: Options, wrk: str, users: int, members: int) -> dict[str, Any]:
+    """Seed one size, run its rounds, and summarise them with the RSS figures."""
+    with session(opts, wrk, users, members) as current:
+        rss_seeded = current.scim.rss_mb()
+        done = rounds(current, opts)
+        rss_end = current.scim.rss_mb()
+    return {
+        "users": users,
+        "members": len(current.manifest.big_members),
+        "rss_mb_after_seed": rss_seeded,
+        "rss_mb_end": rss_end,
+        "summary": report.summarize(done),
+        "rounds": [[_raw(r) for r in results] for results in done],
+    }
+
+
+def _raw(result: Result) -> dict[str, Any]:
+    return {**asdict(result), "rps": result.rps, "cpu_per_1k": result.cpu_per_1k}
+
+
+def main(argv: list[str]) -> None:
+    """Run `make bench` (or `make bench-scale` with --scale) and save the results as JSON."""
+    opts = options(argv, dict(os.environ))
+    wrk = server.ensure_wrk(opts.install)
+    started = datetime.now(UTC)
+    sizes = opts.scale_sizes if opts.scale else [(opts.users, opts.members)]
+    measured = [run_size(opts, wrk, users, members) for users, members in sizes]
+    print()
+    if opts.scale:
+        report.print_scale(measured)
+    else:
+        report.print_bench(measured[0])
+    saved = {
+        "mode": "scale" if opts.scale else "bench",
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": _host(wrk),
+        "options": {**asdict(opts), "results": str(opts.results)},
+        "sizes": measured,
+    }
+    opts.results.mkdir(parents=True, exist_ok=True)
+    path = opts.results / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{saved['mode']}.json"
+    path.write_text(json.dumps(saved, indent=1))
+    print(f"\nresults: {path}")
+
+
+def _host(wrk: str) -> dict[str, Any]:
+    version = subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "wrk": version.splitlines()[0] if version else "",
+    }
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
