@@ -1,36 +1,105 @@
-"""GET /Users and GET /Groups: filter, sort and page (RFC 7644 §3.4.2)."""
+"""Queries over /Users, /Groups and the root (RFC 7644 §3.4.2, §3.4.3): filter, sort, page."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from app import config, filters, query, rendering, store
-from app.resources import ResourceType, Selection, parse_selection
+from app import config, errors, filters, query, rendering, store
+from app.resources import GROUP, USER, ResourceType, Selection, parse_selection
 
 Renderer = Callable[[Sequence[store.Row], Selection], list[dict[str, Any]]]
+RENDERERS: dict[str, Renderer] = {"User": rendering.users, "Group": rendering.groups}
+TABLES = {"User": "users", "Group": "groups"}
 
 
-def search(
-    resource_type: ResourceType,
-    render: Renderer,
-    filter_text: str | None,
-    start_index: int | None,
-    count: int | None,
-    attributes: str | None,
-    excluded_attributes: str | None,
-    sort_by: str | None,
-    sort_order: str | None,
-) -> dict[str, Any]:
-    """One page of matching resources as a ListResponse."""
-    settings = config.get()
-    selection = parse_selection(resource_type, attributes, excluded_attributes)
-    node = filters.parse(filter_text) if filter_text and filter_text.strip() else None
-    table = "users" if resource_type.name == "User" else "groups"
+@dataclass(frozen=True)
+class Query:
+    """The query parameters of a GET, or the members of a SearchRequest body."""
+
+    filter: str | None = None
+    start_index: int | None = None
+    count: int | None = None
+    attributes: str | None = None
+    excluded_attributes: str | None = None
+    sort_by: str | None = None
+    sort_order: str | None = None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Query:
+        """A SearchRequest (RFC 7644 §3.4.3): attribute lists become comma-separated text."""
+
+        def joined(name: str) -> str | None:
+            values = body.get(name)
+            return ",".join(values) if values else None
+
+        return cls(body.get("filter"), body.get("startIndex"), body.get("count"),
+                   joined("attributes"), joined("excludedAttributes"),
+                   body.get("sortBy"), body.get("sortOrder"))  # fmt: skip
+
+    def page(self) -> tuple[int, int]:
+        """(startIndex, page size): below 1 means 1, a negative count 0, capped at maxResults."""
+        settings = config.get()
+        start = max(self.start_index or 1, 1)
+        if self.count is None:
+            return start, settings.default_count
+        return start, min(max(self.count, 0), settings.max_results)
+
+    def node(self) -> filters.Node | None:
+        """The parsed filter, or None for no filter."""
+        return filters.parse(self.filter) if self.filter and self.filter.strip() else None
+
+
+def search(resource_type: ResourceType, wanted: Query) -> dict[str, Any]:
+    """One page of matching resources of one type as a ListResponse."""
+    start, size = wanted.page()
+    plan = _plan(resource_type, wanted, wanted.node())
+    total, rows = plan(size, start - 1)
+    selection = parse_selection(resource_type, wanted.attributes, wanted.excluded_attributes)
+    return rendering.list_response(RENDERERS[resource_type.name](rows, selection), total, start)
+
+
+def search_all(wanted: Query) -> dict[str, Any]:
+    """Users, then groups, paged as one list (RFC 7644 §3.4.3, search from the root).
+
+    Sorting applies within each type. A filter naming an attribute one type lacks selects none
+    of that type; if no type knows it, the first type's invalidFilter is raised.
+    """
+    start, size = wanted.page()
+    node = wanted.node()
+    plans = []
+    failure: errors.ScimError | None = None
+    for resource_type in (USER, GROUP):
+        try:
+            plans.append((resource_type, _plan(resource_type, wanted, node)))
+        except errors.InvalidFilter as exc:
+            failure = failure or exc
+    if not plans and failure is not None:
+        raise failure
+    resources: list[dict[str, Any]] = []
+    total = 0
+    offset = start - 1
+    for resource_type, plan in plans:
+        room = size - len(resources)
+        count, rows = plan(room, max(offset - total, 0))
+        total += count
+        selection = parse_selection(resource_type, wanted.attributes, wanted.excluded_attributes)
+        resources += RENDERERS[resource_type.name](rows, selection)
+    return rendering.list_response(resources, total, start)
+
+
+def _plan(
+    resource_type: ResourceType, wanted: Query, node: filters.Node | None
+) -> Callable[[int, int], tuple[int, list[store.Row]]]:
+    """Compile once (raising on a bad filter or sortBy); the result runs (limit, offset)."""
+    table = TABLES[resource_type.name]
     where = query.compile_filter(resource_type, node, table)
-    order = query.compile_sort(resource_type, sort_by, sort_order, table, where.params)
-    # RFC 7644 §3.4.2.4: startIndex below 1 means 1; a negative count means 0.
-    start = max(start_index or 1, 1)
-    size = settings.default_count if count is None else min(max(count, 0), settings.max_results)
-    total, rows = store.search(resource_type.name, where.sql, where.params, order, size, start - 1)
-    return rendering.list_response(render(rows, selection), total, start)
+    order = query.compile_sort(
+        resource_type, wanted.sort_by, wanted.sort_order, table, where.params
+    )
+
+    def run(limit: int, offset: int) -> tuple[int, list[store.Row]]:
+        return store.search(resource_type.name, where.sql, where.params, order, limit, offset)
+
+    return run

@@ -24,18 +24,15 @@ async def search(
     sort_order: str | None = None,
 ) -> Response:
     """RFC 7644 §3.4.2: list users, filtered, sorted and paged."""
-    page = listing.search(
-        USER,
-        rendering.users,
-        filter_,
-        start_index,
-        count,
-        attributes,
-        excluded_attributes,
-        sort_by,
-        sort_order,
+    wanted = listing.Query(
+        filter_, start_index, count, attributes, excluded_attributes, sort_by, sort_order
     )
-    return page, 200, {}
+    return listing.search(USER, wanted), 200, {}
+
+
+async def search_post(body: dict[str, Any]) -> Response:
+    """RFC 7644 §3.4.3: the same search, its parameters in a SearchRequest body."""
+    return listing.search(USER, listing.Query.from_body(body)), 200, {}
 
 
 async def get(

@@ -83,7 +83,7 @@ def print_scale(sizes: list[dict[str, Any]]) -> None:
     rows = []
     for name in ["ceiling", *names]:
         cells = [s["summary"][name] for s in sizes]
-        row = [name] + [f"{c['rps']:.0f}  {c['ratio']:.2f}  {c['cpu_per_1k']:.3f}" for c in cells]
+        row = [name] + [f"{c['rps']:6.0f} {c['ratio']:5.2f} {c['cpu_per_1k']:7.3f}" for c in cells]
         row += [
             f"{cells[-1]['rps'] / max(cells[0]['rps'], 1e-9):.2f}",
             f"{cells[-1]['cpu_per_1k'] / max(cells[0]['cpu_per_1k'], 1e-9):.2f}",

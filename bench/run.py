@@ -4,7 +4,8 @@
 
 Knobs (environment): WORKERS (2), BENCH_USERS (10000), BENCH_MEMBERS (10000),
 BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
-BENCH_THREADS (1), BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000").
+BENCH_THREADS (1), BENCH_WARMUP (seconds, 2),
+BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000").
 See bench/README.md for what each scenario is and how to read the table.
 """
 
@@ -37,7 +38,6 @@ BENCH_ORDER = [
     "deactivate", "replace", "member_add", "member_add_empty", "create", "create_nopw",
 ]  # fmt: skip
 SCALE_ORDER = ["ceiling", "lookup", "get", "member_add", "first_page", "page", "deep_page"]
-WARM_UP_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class Options:
     rounds: int
     connections: int
     threads: int
+    warmup: int
     scale_sizes: list[tuple[int, int]]
     scenarios: list[str]
     install: bool
@@ -94,6 +95,7 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         rounds=int(env.get("BENCH_ROUNDS", "3")),
         connections=int(env.get("BENCH_CONNECTIONS", "16")),
         threads=int(env.get("BENCH_THREADS", "1")),
+        warmup=int(env.get("BENCH_WARMUP", "2")),
         scale_sizes=[_size(pair) for pair in sizes.split(",") if pair.strip()],
         scenarios=["ceiling", *[s for s in chosen if s != "ceiling"]],
         install=not args.no_install,
@@ -130,8 +132,8 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
             )
         )  # fmt: skip
         current = Session(directory, db, manifest, scim, ceiling, token, wrk)
-        for name in ("ceiling", "lookup"):
-            _wrk(current, opts, name, "warmup", WARM_UP_SECONDS)
+        for name in ("ceiling", "lookup") if opts.warmup > 0 else ():
+            _wrk(current, opts, name, "warmup", opts.warmup)
         yield current
 
 

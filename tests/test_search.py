@@ -1,0 +1,98 @@
+"""POST .search (RFC 7644 §3.4.3) and the query parameters that shape a list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ScimClient, assert_scim_error
+
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+@pytest.fixture
+def directory(client: ScimClient) -> ScimClient:
+    for name in ("carol", "alice", "bob"):
+        client.create_user(name, title=name.upper(), name={"givenName": name.title()})
+    alice = client.get("/Users", params={"filter": 'userName eq "alice"'}).json()["Resources"][0][
+        "id"
+    ]
+    client.create_group("Admins", [alice])
+    client.create_group("Everyone")
+    return client
+
+
+def search(client: ScimClient, path: str, **body: Any) -> Any:
+    return client.post(path, {"schemas": [SEARCH], **body})
+
+
+def test_users_search_is_the_get_query(directory: ScimClient) -> None:
+    body = {
+        "filter": 'userName ne "bob"',
+        "sortBy": "userName",
+        "sortOrder": "descending",
+        "attributes": ["userName", "name.givenName"],
+        "startIndex": 1,
+        "count": 10,
+    }
+    response = search(directory, "/Users/.search", **body)
+    assert response.status_code == 200, response.text
+    got = response.json()
+    assert [u["userName"] for u in got["Resources"]] == ["carol", "alice"]
+    assert set(got["Resources"][0]) == {"schemas", "id", "userName", "name"}
+    as_get = directory.get(
+        "/Users",
+        params={
+            "filter": 'userName ne "bob"',
+            "sortBy": "userName",
+            "sortOrder": "descending",
+            "attributes": "userName,name.givenName",
+        },
+    )
+    assert as_get.json() == got
+
+
+def test_groups_search(directory: ScimClient) -> None:
+    got = search(
+        directory, "/Groups/.search", filter='displayName sw "a"', excludedAttributes=["members"]
+    ).json()
+    assert [g["displayName"] for g in got["Resources"]] == ["Admins"]
+    assert "members" not in got["Resources"][0]
+
+
+def test_root_search_pages_over_both_types(directory: ScimClient) -> None:
+    everything = search(directory, "/.search").json()
+    assert everything["totalResults"] == 5
+    kinds = [r["meta"]["resourceType"] for r in everything["Resources"]]
+    assert kinds == ["User", "User", "User", "Group", "Group"]
+    page = search(directory, "/.search", startIndex=3, count=2).json()
+    assert [r["meta"]["resourceType"] for r in page["Resources"]] == ["User", "Group"]
+    assert (page["totalResults"], page["startIndex"], page["itemsPerPage"]) == (5, 3, 2)
+    # userName exists on users only: groups simply do not match.
+    users_only = search(directory, "/.search", filter='userName eq "bob"').json()
+    assert [r.get("userName") for r in users_only["Resources"]] == ["bob"]
+    assert_scim_error(search(directory, "/.search", filter='shoeSize eq "9"'), 400, "invalidFilter")
+
+
+def test_search_errors(directory: ScimClient) -> None:
+    assert_scim_error(
+        search(directory, "/Users/.search", filter="userName eq"), 400, "invalidFilter"
+    )
+    assert_scim_error(search(directory, "/Users/.search", count="ten"), 400, "invalidValue")
+    assert_scim_error(search(directory, "/Groups/.search", sortOrder="up"), 400, "invalidValue")
+
+
+def test_excluding_members_never_reads_the_membership_table(
+    directory: ScimClient, monkeypatch: Any
+) -> None:
+    def forbidden(*args: Any) -> None:
+        raise AssertionError("members were read")
+
+    monkeypatch.setattr("app.store.members_of", forbidden)
+    listed = directory.get("/Groups", params={"excludedAttributes": "members"})
+    assert listed.status_code == 200 and listed.json()["totalResults"] == 2
+    only_name = directory.get("/Groups", params={"attributes": "displayName"})
+    assert only_name.status_code == 200
+    monkeypatch.setattr("app.store.groups_of", forbidden)
+    assert directory.get("/Users", params={"excludedAttributes": "groups"}).status_code == 200
