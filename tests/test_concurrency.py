@@ -38,6 +38,8 @@ SAME_NAME_POSTS = 20
 # A password makes each create await its hash in a thread, so same-name POSTs interleave inside
 # a worker too, and a uniqueness check made before that await would let two through.
 PASSWORD = "Race-condition-1"
+IF_MATCH_RACES = 5  # users, each PATCHed IF_MATCH_PATCHES times at once with the same If-Match
+IF_MATCH_PATCHES = 10
 CONNECTIONS = 32
 START_TIMEOUT = 30.0
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -127,7 +129,44 @@ def test_concurrent_posts_of_one_user_name_give_one_201(server: Server) -> None:
         _assert_clean_log(server)
 
 
+def test_concurrent_patches_with_the_same_if_match_give_one_200(server: Server) -> None:
+    """RFC 7644 §3.14: of PATCHes racing with one version in If-Match, exactly one lands."""
+    with _log_shown_on_failure(server):
+        results = asyncio.run(_if_match_races(server))
+        for patches, final in results:
+            _assert_no_server_errors(patches)
+            assert Counter(r.status_code for r in patches) == {200: 1, 412: IF_MATCH_PATCHES - 1}
+            winner = next(r for r in patches if r.status_code == 200).json()
+            assert final["title"] == winner["title"]  # the one 200 is the change that stuck
+            for failed in (r for r in patches if r.status_code == 412):
+                assert failed.json()["status"] == "412"
+        _assert_clean_log(server)
+
+
 # --- the load ------------------------------------------------------------------------------
+
+
+async def _if_match_races(server: Server) -> list[tuple[list[httpx.Response], Any]]:
+    async with _client(server) as client:
+        results = []
+        for race in range(IF_MATCH_RACES):
+            created = await client.post("/Users", json=_user(f"if-match-{race}@example.com"))
+            assert created.status_code == 201, created.text
+            user = created.json()
+            patches = await _gather(
+                client.patch(
+                    f"/Users/{user['id']}",
+                    headers={"If-Match": user["meta"]["version"]},
+                    json={
+                        "schemas": [PATCH_SCHEMA],
+                        "Operations": [{"op": "replace", "path": "title", "value": f"writer {n}"}],
+                    },
+                )
+                for n in range(IF_MATCH_PATCHES)
+            )
+            final = await client.get(f"/Users/{user['id']}")
+            results.append((patches, final.json()))
+    return results
 
 
 async def _creates_and_patches(server: Server) -> dict[str, Any]:
