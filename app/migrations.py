@@ -44,6 +44,20 @@ STEPS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX ix_group_members_user ON group_members(user_id, group_id);
     """,
+    # 2: an index for `emails.value eq` (Okta and Entra look users up by email): each email
+    # value casefolded, one row per user and value, kept by app.store on every user write.
+    """
+    CREATE TABLE user_emails (
+        value_key TEXT NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (value_key, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_user_emails_user ON user_emails(user_id);
+    INSERT OR IGNORE INTO user_emails (value_key, user_id)
+        SELECT casefold(json_extract(e.value, '$.value')), u.id
+        FROM users u, json_each(u.resource, '$.emails') e
+        WHERE json_type(e.value, '$.value') = 'text';
+    """,
 ]
 
 

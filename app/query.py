@@ -57,6 +57,14 @@ MEMBERSHIP = {
 }
 MEMBERSHIP_VALUE = {("Group", "members"): "gm.user_id", ("User", "groups"): "gm.group_id"}
 
+# `<attr>.value eq "x"` answered from an index: the ids of the resources holding that value.
+# (subquery over the bound value {v}, whether the index holds casefolded values)
+VALUE_INDEXES: dict[tuple[str, str], tuple[str, bool]] = {
+    ("User", "emails"): ("SELECT user_id FROM user_emails WHERE value_key = {v}", True),
+    ("User", "groups"): ("SELECT user_id FROM group_members WHERE group_id = {v}", False),
+    ("Group", "members"): ("SELECT group_id FROM group_members WHERE user_id = {v}", False),
+}
+
 
 @dataclass
 class Compiled:
@@ -112,6 +120,12 @@ class _Compiler:
                 sub = attribute.sub.get("value")
                 if isinstance(node, Present):
                     sub = None
+            indexed = VALUE_INDEXES.get((self.type.name, attribute.name.lower()))
+            if indexed and sub and sub.name == "value" and isinstance(node, Compare):
+                if node.op == "eq" and isinstance(node.value, str) and urn is None:
+                    subquery, folded = indexed
+                    value = node.value.casefold() if folded else node.value
+                    return f"{self.table}.id IN ({subquery.format(v=self.bind(value))})"
             return self.exists(
                 urn,
                 attribute,

@@ -192,9 +192,12 @@ def insert(
     marks = ", ".join(f":{name}" for name in columns)
     sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) RETURNING {_COLUMNS}"
     try:
-        return _row(conn.execute(sql, columns).fetchone())
+        row = _row(conn.execute(sql, columns).fetchone())
     except sqlite3.IntegrityError as exc:
         raise _conflict(resource_type, resource) from exc
+    if resource_type == "User":
+        _index_emails(conn, resource_id, resource)
+    return row
 
 
 def update(
@@ -226,7 +229,22 @@ def update(
         raise _conflict(resource_type, resource) from exc
     if found is None:
         raise errors.NotFound(f"{resource_type} {resource_id} not found")
+    if resource_type == "User":
+        _index_emails(conn, resource_id, resource)
     return _row(found)
+
+
+def _index_emails(conn: sqlite3.Connection, user_id: str, resource: dict[str, Any]) -> None:
+    conn.execute("DELETE FROM user_emails WHERE user_id = ?", [user_id])
+    values = {
+        e["value"].casefold()
+        for e in resource.get("emails", [])
+        if isinstance(e, dict) and isinstance(e.get("value"), str)
+    }
+    conn.executemany(
+        "INSERT INTO user_emails (value_key, user_id) VALUES (?, ?)",
+        [(value, user_id) for value in values],
+    )
 
 
 def touch(conn: sqlite3.Connection, resource_type: str, resource_id: str) -> Row:

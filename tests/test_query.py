@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
+import sqlite_utils
 
-from app import filters, query, store
+from app import filters, migrations, query, store
 from app.resources import GROUP, USER
 from tests.conftest import ScimClient, assert_scim_error
 
@@ -123,6 +125,10 @@ def test_values_are_bound_never_formatted() -> None:
         (USER, "users", 'id eq "x"', "id"),
         (GROUP, "groups", 'displayName eq "x"', "ix_groups_display_name_key"),
         (GROUP, "groups", 'externalId eq "x"', "ix_groups_external_id"),
+        (USER, "users", 'emails.value eq "x"', "user_emails"),
+        (USER, "users", 'emails eq "x"', "user_emails"),
+        (GROUP, "groups", 'members.value eq "x"', "ix_group_members_user"),
+        (USER, "users", 'groups.value eq "x"', "group_members"),
     ],
 )
 def test_hot_filters_use_an_index(
@@ -136,3 +142,55 @@ def test_hot_filters_use_an_index(
     )
     detail = " ".join(row[-1] for row in plan)
     assert "SEARCH" in detail and index in detail, detail
+
+
+def test_email_index_follows_every_write(client: ScimClient) -> None:
+    user = client.create_user("u", emails=[{"value": "Old@Example.com"}])
+    found = client.get("/Users", params={"filter": 'emails.value eq "old@example.COM"'}).json()
+    assert found["totalResults"] == 1
+    client.patch(
+        f"/Users/{user['id']}",
+        [{"op": "replace", "path": "emails", "value": [{"value": "new@example.com"}]}],
+    )
+    assert (
+        client.get("/Users", params={"filter": 'emails.value eq "old@example.com"'}).json()[
+            "totalResults"
+        ]
+        == 0
+    )
+    assert (
+        client.get("/Users", params={"filter": 'emails.value eq "NEW@example.com"'}).json()[
+            "totalResults"
+        ]
+        == 1
+    )
+    client.put(f"/Users/{user['id']}", {"userName": "u"})
+    assert (
+        client.get("/Users", params={"filter": 'emails.value eq "new@example.com"'}).json()[
+            "totalResults"
+        ]
+        == 0
+    )
+    client.put(f"/Users/{user['id']}", {"userName": "u", "emails": [{"value": "put@example.com"}]})
+    client.delete(f"/Users/{user['id']}")
+    assert store.db().execute("SELECT count(*) FROM user_emails").fetchone()[0] == 0
+
+
+def test_migration_indexes_existing_emails(tmp_path: Any) -> None:
+    path = str(tmp_path / "old.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.create_function("casefold", 1, lambda v: v.casefold() if isinstance(v, str) else v)
+    database = sqlite_utils.Database(conn)
+    conn.execute("BEGIN")
+    for statement in migrations._statements(migrations.STEPS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO users (id, user_name_key, resource, created, last_modified) VALUES"
+        ' (\'u1\', \'a\', json(\'{"userName": "a", "emails": [{"value": "A@X.org"}, {"type": "work"}]}\'), \'c\', \'m\')'
+    )
+    conn.execute("COMMIT")
+    assert migrations.apply(database) == len(migrations.STEPS)
+    assert conn.execute("SELECT value_key, user_id FROM user_emails").fetchall() == [
+        ("a@x.org", "u1")
+    ]
