@@ -121,11 +121,11 @@ class _Compiler:
                 if isinstance(node, Present):
                     sub = None
             indexed = VALUE_INDEXES.get((self.type.name, attribute.name.lower()))
-            if indexed and sub and sub.name == "value" and isinstance(node, Compare):
-                if node.op == "eq" and isinstance(node.value, str) and urn is None:
-                    subquery, folded = indexed
-                    value = node.value.casefold() if folded else node.value
-                    return f"{self.table}.id IN ({subquery.format(v=self.bind(value))})"
+            if indexed and sub and sub.name == "value" and _is_text_equality(node):
+                subquery, folded = indexed
+                value = str(node.value)  # type: ignore[union-attr]
+                value = value.casefold() if folded else value
+                return f"{self.table}.id IN ({subquery.format(v=self.bind(value))})"
             return self.exists(
                 urn,
                 attribute,
@@ -229,6 +229,10 @@ class _Compiler:
                 return "e.value"
             return f"json_extract(e.value, {self.bind('$.' + _quote(sub))})"
         return expr
+
+
+def _is_text_equality(node: Compare | Present) -> bool:
+    return isinstance(node, Compare) and node.op == "eq" and isinstance(node.value, str)
 
 
 def _child(element: str, sub: Attribute | None) -> str:
