@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +83,15 @@ class ResourceType:
     extensions: tuple[str, ...]
     description: str
 
-    @property
+    @cached_property
     def attributes(self) -> dict[str, Attribute]:
         """Core-schema and common attributes, by lower-case name."""
         return {**COMMON, **schema_attributes(self.schema)}
+
+    @cached_property
+    def writable(self) -> dict[str, Attribute]:
+        """The attributes a request body can set and the resource's JSON stores."""
+        return {k: a for k, a in self.attributes.items() if k not in STORED_ELSEWHERE}
 
     def resolve(self, path: AttrPath) -> tuple[str | None, Attribute, Attribute | None] | None:
         """(extension URN or None, attribute, sub-attribute) for a path, or None if unknown."""
@@ -132,31 +137,25 @@ def schema_attributes(urn: str) -> dict[str, Attribute]:
 
 # --- stored form <-> SCIM form ---------------------------------------------------------------
 
-READ_ONLY_ON_INPUT = ("id", "meta", "schemas", "groups", "password")
+# Kept out of the stored JSON: `password` is hashed into a column of its own, and a group's
+# `members` live in the membership table.
+STORED_ELSEWHERE = frozenset({"password", "members"})
 
 
 def clean(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
     """The stored form of an incoming body: known attributes only, canonical names, no nulls.
 
-    Read-only attributes (`id`, `meta`, `groups`) and `schemas` are dropped: Okta's PUT sends
-    back the whole object it read (shared/reference/okta.md §4.3). `password` is handled by
-    the caller and never stored here. Unknown attributes are ignored.
+    Read-only attributes (`id`, `meta`, `groups`, a manager's `displayName`) and `schemas` are
+    dropped: Okta's PUT sends back the whole object it read (shared/reference/okta.md §4.3).
+    Unknown attributes are ignored.
     """
-    stored: dict[str, Any] = {}
-    attributes = resource_type.attributes
-    for key, value in body.items():
-        lowered = key.lower()
-        if lowered in READ_ONLY_ON_INPUT or lowered in ("members",):
-            continue
-        extension = next((e for e in resource_type.extensions if e.lower() == lowered), None)
-        if extension is not None and isinstance(value, dict):
-            inner = _clean_attributes(schema_attributes(extension), value)
+    stored = _clean_attributes(resource_type.writable, body)
+    for extension in resource_type.extensions:
+        block = next((v for k, v in body.items() if k.lower() == extension.lower()), None)
+        if isinstance(block, dict):
+            inner = _clean_attributes(schema_attributes(extension), block)
             if inner:
                 stored[extension] = inner
-        elif lowered in attributes:
-            cleaned = _clean_value(attributes[lowered], value)
-            if cleaned is not None:
-                stored[attributes[lowered].name] = cleaned
     return stored
 
 
@@ -164,7 +163,7 @@ def _clean_attributes(attributes: dict[str, Attribute], values: dict[str, Any]) 
     out: dict[str, Any] = {}
     for key, value in values.items():
         attribute = attributes.get(key.lower())
-        if attribute is None or (attribute.mutability == "readOnly" and attribute.name != "value"):
+        if attribute is None or attribute.mutability == "readOnly":
             continue
         cleaned = _clean_value(attribute, value)
         if cleaned is not None:
