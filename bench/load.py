@@ -27,6 +27,14 @@ class Scenario:
 
 
 @dataclass(frozen=True)
+class Load:
+    """How wrk drives a scenario: its threads, and its connections (requests in flight)."""
+
+    threads: int
+    connections: int
+
+
+@dataclass(frozen=True)
 class Result:
     """One wrk run of one scenario, with the server's CPU time over the same interval."""
 
@@ -156,16 +164,25 @@ local path = BASE .. "/Users?startIndex=" .. math.max(USERS - 99, 1) .. "&count=
 function request() return wrk.format("GET", path) end
 """
 
-# Request 2k and 2k+1 touch the same user: add then remove it (or remove then add, when the
-# users are members already), so the group's size stays where it was seeded.
+# Even requests take the next user of the pool in ("remove" on the big group, whose pool are
+# its members; "add" on the empty one); odd requests undo that for the user taken LAG pairs
+# earlier. With LAG >= the connections in flight, the undo never overtakes its own change, so
+# the group keeps its size (big: seeded size - LAG; empty: LAG members) however the two
+# workers interleave requests.
 MEMBER = r"""
-function init(args) members = load(MEMBERS_FILE); step = (tid - 1) * 7919 * 2 end
+function init(args)
+  local all = load(MEMBERS_FILE)
+  local size = math.max(math.floor(#all / THREADS), 1)  -- each wrk thread its own users
+  members = {}
+  for i = 1, size do members[i] = all[(tid - 1) * size + i] or all[i] end
+  step = 0
+end
 function request()
-  local uid = members[math.floor(step / 2) % #members + 1]
-  local remove = (step % 2 == 0) == REMOVE_FIRST
+  local pair, first = math.floor(step / 2), step % 2 == 0
   step = step + 1
+  local uid = members[(first and pair or pair - LAG) % #members + 1]
   local op
-  if remove then
+  if first == REMOVE_FIRST then
     op = '{"op":"remove","path":"members[value eq \\"' .. uid .. '\\"]"}'
   else
     op = '{"op":"add","path":"members","value":[{"value":"' .. uid .. '"}]}'
@@ -214,7 +231,9 @@ def write_data(directory: Path, manifest: Manifest) -> None:
     (directory / "all_users.txt").write_text("".join(f"{m}\n" for m in shuffled))
 
 
-def script(scenario: Scenario, directory: Path, manifest: Manifest, token: str, tag: str) -> Path:
+def script(
+    scenario: Scenario, directory: Path, manifest: Manifest, token: str, tag: str, load: Load
+) -> Path:
     """Write the scenario's Lua file; `tag` makes created userNames unique per run."""
     big = scenario.name == "member_add"
     constants = {
@@ -226,7 +245,9 @@ def script(scenario: Scenario, directory: Path, manifest: Manifest, token: str, 
         "PASSWORD": "1mz050nq" if scenario.name == "create" else False,
         "GROUP": manifest.big_group if big else manifest.empty_group,
         "MEMBERS_FILE": "big_members.txt" if big else "all_users.txt",
-        "REMOVE_FIRST": big,  # the big group's candidates are members already
+        "REMOVE_FIRST": big,  # the big group's pool are its members
+        "LAG": load.connections,
+        "THREADS": load.threads,
     }
     header = "".join(f"{name} = {_lua(value)}\n" for name, value in constants.items())
     path = directory / f"{scenario.name}.lua"
@@ -235,12 +256,10 @@ def script(scenario: Scenario, directory: Path, manifest: Manifest, token: str, 
     return path
 
 
-def run(
-    wrk: str, script_path: Path, url: str, seconds: int, threads: int, connections: int
-) -> dict[str, float]:
+def run(wrk: str, script_path: Path, url: str, seconds: int, load: Load) -> dict[str, float]:
     """One closed-loop wrk run; the numbers its done() hook printed."""
     command = [
-        wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
+        wrk, f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds}s", "--timeout", "30s",
         "-s", str(script_path), url,
     ]  # fmt: skip
     finished = subprocess.run(command, capture_output=True, text=True, check=False)

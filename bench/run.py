@@ -160,9 +160,10 @@ def measure(current: Session, opts: Options, name: str, tag: str) -> Result:
 
 def _wrk(current: Session, opts: Options, name: str, tag: str, seconds: int) -> dict[str, float]:
     scenario = load.SCENARIOS[name]
-    script = load.script(scenario, current.directory, current.manifest, current.token, tag)
+    shape = load.Load(opts.threads, opts.connections)
+    script = load.script(scenario, current.directory, current.manifest, current.token, tag, shape)
     url = (current.ceiling if scenario.ceiling else current.scim).url
-    return load.run(current.wrk, script, url, seconds, opts.threads, opts.connections)
+    return load.run(current.wrk, script, url, seconds, shape)
 
 
 def rounds(current: Session, opts: Options) -> list[list[Result]]:
