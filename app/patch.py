@@ -103,6 +103,10 @@ def parse_operations(
         if op not in ("add", "remove", "replace"):
             raise errors.InvalidValue(f"unknown op {raw.get('op')!r}; use add, remove or replace")
         path_text = raw.get("path")
+        extension = _extension(resource_type, path_text)
+        if extension is not None:
+            parsed.append(_extension_operation(op, extension, raw.get("value")))
+            continue
         path = parse_path(resource_type, path_text) if path_text else None
         if path is None and op == "remove":
             raise errors.NoTarget("remove needs a path (RFC 7644 §3.5.2.2)")
@@ -110,6 +114,25 @@ def parse_operations(
             raise errors.InvalidValue(f"{op} needs a value")
         parsed.append(Operation(op, path, raw.get("value")))
     return parsed
+
+
+def _extension(resource_type: ResourceType, path_text: Any) -> str | None:
+    if not isinstance(path_text, str):
+        return None
+    return next((e for e in resource_type.extensions if e.lower() == path_text.lower()), None)
+
+
+def _extension_operation(op: str, extension: str, value: Any) -> Operation:
+    """The URN of an extension alone as the path: its whole block of attributes.
+
+    `remove` drops the block; `add` and `replace` treat it as a complex attribute, setting the
+    attributes in the value and leaving the others (RFC 7644 §3.5.2.1, §3.5.2.3).
+    """
+    if op == "remove":
+        return Operation(op, Path(extension, Attribute(extension, "complex")), None)
+    if not isinstance(value, dict):
+        raise errors.InvalidValue(f"{op} on {extension} needs an object of its attributes")
+    return Operation(op, None, {extension: value})
 
 
 def sets_password(operations: list[Operation]) -> bool:
@@ -167,6 +190,9 @@ class _State:
 
     def apply(self, op: str, path: Path, value: Any) -> None:
         attribute = path.attribute
+        if attribute.name == path.urn:  # the extension's whole block (_extension_operation)
+            self.resource.pop(path.urn, None)
+            return
         if attribute.mutability == "readOnly" or (path.sub and path.sub.mutability == "readOnly"):
             raise errors.Mutability(f"{path} is read-only")
         if attribute.name == "password" and path.urn is None:

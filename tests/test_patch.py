@@ -81,6 +81,21 @@ OK = [
         with_(**{ENT: {"department": "R&D"}}),
     ),
     (
+        "add-extension-urn-as-path",
+        [op("add", ENT, {"department": "R&D", "costCenter": "7"})],
+        with_(**{ENT: {"department": "R&D", "costCenter": "7"}}),
+    ),
+    (
+        "replace-extension-urn-as-path-merges",
+        [op("add", ENT, {"department": "R&D"}), op("replace", ENT.upper(), {"costCenter": "7"})],
+        with_(**{ENT: {"department": "R&D", "costCenter": "7"}}),
+    ),
+    (
+        "remove-extension-urn-as-path",
+        [op("add", f"{ENT}:department", "R&D"), op("remove", ENT)],
+        BASE,
+    ),
+    (
         "add-filtered-sub-existing",
         [op("add", 'emails[type eq "home"].display', "Home")],
         with_(emails=[BASE["emails"][0], {**BASE["emails"][1], "display": "Home"}]),
@@ -225,6 +240,7 @@ ERRORS = [
     ("complex-needs-object", [op("replace", "name", "x")], errors.InvalidValue),
     ("add-without-value", [{"op": "add", "path": "title"}], errors.InvalidValue),
     ("password-remove", [op("remove", "password")], errors.InvalidValue),
+    ("extension-urn-needs-object", [op("replace", ENT, "x")], errors.InvalidValue),
 ]
 
 
