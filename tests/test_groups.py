@@ -152,3 +152,15 @@ def test_read_only_member_display_comes_from_the_user(client: ScimClient) -> Non
         and got["type"] == "User"
         and got["$ref"].endswith(f"/Users/{user['id']}")
     )
+
+
+def test_a_thousand_member_operations_in_one_patch(client: ScimClient) -> None:
+    ids = [client.create_user(f"m{i}")["id"] for i in range(1000)]
+    group = client.create_group("Thousand")
+    operations = [{"op": "add", "path": "members", "value": [{"value": i}]} for i in ids[:999]]
+    failing = [*operations, {"op": "add", "path": "members", "value": [{"value": "ghost"}]}]
+    assert_scim_error(client.patch(f"/Groups/{group['id']}", failing), 400, "invalidValue")
+    assert members(client, group["id"]) == []  # one transaction: the 999 good ones did not land
+    response = client.patch(f"/Groups/{group['id']}", [*operations, {"op": "add", "path": "members", "value": [{"value": ids[999]}]}])
+    assert response.status_code == 200
+    assert members(client, group["id"]) == ids
