@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all serve test fuzz lint fmt spec clean
+.PHONY: all serve test fuzz lint fmt spec bench bench-scale wrk clean
 
 all: lint test
 
@@ -20,21 +20,31 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/python -m app.serve
 
-test: $(STAMP)
+test: $(STAMP) wrk
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The load generator of `make bench`, also used by the bench smoke test (Debian's wrk).
+wrk:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 
 lint: $(STAMP)
 	$(BIN)/openapi-spec-validator openapi/scim.yaml
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format app tests
-	$(BIN)/ruff check --fix app tests
+	$(BIN)/ruff format app tests bench
+	$(BIN)/ruff check --fix app tests bench
 
 fuzz: $(STAMP)
 	bash scripts/fuzz.sh
+
+bench: $(STAMP) wrk
+	$(BIN)/python bench/run.py
+
+bench-scale: $(STAMP) wrk
+	$(BIN)/python bench/run.py --scale
 
 spec: $(STAMP)
 	$(BIN)/openapi-spec-validator openapi/scim.yaml

@@ -161,6 +161,9 @@ def test_a_thousand_member_operations_in_one_patch(client: ScimClient) -> None:
     failing = [*operations, {"op": "add", "path": "members", "value": [{"value": "ghost"}]}]
     assert_scim_error(client.patch(f"/Groups/{group['id']}", failing), 400, "invalidValue")
     assert members(client, group["id"]) == []  # one transaction: the 999 good ones did not land
-    response = client.patch(f"/Groups/{group['id']}", [*operations, {"op": "add", "path": "members", "value": [{"value": ids[999]}]}])
+    response = client.patch(
+        f"/Groups/{group['id']}",
+        [*operations, {"op": "add", "path": "members", "value": [{"value": ids[999]}]}],
+    )
     assert response.status_code == 200
     assert members(client, group["id"]) == ids
