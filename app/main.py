@@ -6,13 +6,31 @@ import logging
 from typing import Any
 
 import connexion
+import orjson
 from connexion.exceptions import ProblemException
+from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from app import config, errors, spec, store
 from app.middleware import RequestNormalizer
+
+
+class FastJsonifier(Jsonifier):
+    """Connexion's JSON hook, with orjson: serialising a page of 100 users is a fifth of its
+    cost with the standard library (bench/README.md)."""
+
+    def dumps(self, data: Any, **kwargs: Any) -> str:
+        """JSON text of a response body."""
+        return orjson.dumps(data).decode()
+
+    def loads(self, data: Any) -> Any:
+        """A parsed request body; text that is not JSON stays text, as Connexion expects."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return data.decode() if isinstance(data, bytes) else data
 
 
 def create_app(settings: config.Settings | None = None, **overrides: Any) -> connexion.AsyncApp:
@@ -25,6 +43,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         __name__,
         specification_dir=str(spec.SPEC_PATH.parent),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
+        jsonifier=FastJsonifier(),
     )
     app.add_api(
         spec.SPEC_PATH.name,

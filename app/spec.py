@@ -7,9 +7,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import yaml
-from connexion.json_schema import Draft4RequestValidator, resolve_refs
-from jsonschema import Draft4Validator
+from connexion.json_schema import resolve_refs
 
 from app import errors
 
@@ -60,8 +60,23 @@ def allowed_methods(path: str) -> tuple[str, ...]:
 @cache
 def _validator(component: str) -> Any:
     resolved = resolve_refs(document())
-    schema = resolved["components"]["schemas"][component]
-    return Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    schema = _json_schema(resolved["components"]["schemas"][component])
+    return jsonschema_rs.Draft4Validator(schema)
+
+
+def _json_schema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as plain JSON Schema: `nullable: true` becomes a null type."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _json_schema(v) for k, v in node.items() if k not in OPENAPI_ONLY}
+    if node.get("nullable") and "type" in node:
+        converted["type"] = [node["type"], "null"]
+    return converted
+
+
+OPENAPI_ONLY = {"nullable", "readOnly", "writeOnly", "example", "discriminator", "xml"}
 
 
 def check(component: str, instance: Any) -> None:
@@ -72,5 +87,5 @@ def check(component: str, instance: Any) -> None:
     """
     error = next(iter(_validator(component).iter_errors(instance)), None)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "the resource"
+        where = "/".join(str(p) for p in error.instance_path) or "the resource"
         raise errors.InvalidValue(f"{where}: {error.message}")

@@ -7,7 +7,6 @@ in between, and busy_timeout cannot help it.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 from app import config, errors, migrations
@@ -83,13 +83,17 @@ def write() -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def _json(resource: dict[str, Any]) -> str:
+    return orjson.dumps(resource).decode()
+
+
 def now() -> str:
     """The current time as RFC 3339 UTC with milliseconds."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _row(values: Sequence[Any]) -> Row:
-    return Row(values[0], json.loads(values[1]), values[2], values[3], values[4])
+    return Row(values[0], orjson.loads(values[1]), values[2], values[3], values[4])
 
 
 _COLUMNS = "id, resource, version, created, last_modified"
@@ -181,7 +185,7 @@ def insert(
     table, key_column = _TABLES[resource_type], _KEYS[resource_type]
     columns: dict[str, str | None] = {
         "id": resource_id,
-        "resource": json.dumps(resource),
+        "resource": _json(resource),
         key_column: key,
         "created": stamp,
         "last_modified": stamp,
@@ -217,7 +221,7 @@ def update(
     if password_hash is not None:
         sql += ", password_hash = :password_hash"
     params = {
-        "resource": json.dumps(resource),
+        "resource": _json(resource),
         "key": key,
         "now": now(),
         "id": resource_id,
