@@ -12,7 +12,18 @@ from typing import Any
 
 from app import errors
 from app.evaluate import SCHEMAS, leaf
-from app.filters import And, AttrPath, Compare, Node, Not, Or, Present, ValuePath, datetime_literal
+from app.filters import (
+    And,
+    AttrPath,
+    Compare,
+    Node,
+    Not,
+    Or,
+    Present,
+    ValuePath,
+    datetime_literal,
+    parse_path,
+)
 from app.resources import Attribute, ResourceType
 
 # Indexed columns standing in for attributes: (resource type, lower-case path) -> (column, folded)
@@ -70,7 +81,7 @@ VALUE_INDEXES: dict[tuple[str, str], tuple[str, bool]] = {
 class Compiled:
     """A WHERE clause and its parameters."""
 
-    sql: str
+    sql: str | None  # None: no filter
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -278,7 +289,7 @@ def _json_path(urn: str | None, attribute: Attribute, sub: Attribute | None = No
 def compile_filter(resource_type: ResourceType, node: Node | None, table: str) -> Compiled:
     """A WHERE clause selecting the resources of `table` that match `node` (all when None)."""
     if node is None:
-        return Compiled("1")
+        return Compiled(None)
     compiler = _Compiler(resource_type, table)
     sql = compiler.node(node)
     return Compiled(sql, compiler.params)
@@ -290,12 +301,13 @@ def compile_sort(
     order: str | None,
     table: str,
     params: dict[str, Any],
-) -> str:
-    """ORDER BY for `sortBy`/`sortOrder` (RFC 7644 §3.4.2.3); ties broken by creation order."""
-    if not sort_by:
-        return f"{table}.seq"
-    from app.filters import parse_path
+) -> str | None:
+    """ORDER BY for `sortBy`/`sortOrder` (RFC 7644 §3.4.2.3); ties broken by creation order.
 
+    None means no sortBy: creation order.
+    """
+    if not sort_by:
+        return None
     path = parse_path(sort_by)
     resolved = resource_type.resolve(path)
     if resolved is None:
