@@ -51,7 +51,7 @@ async def create(
     """RFC 7644 §3.3: create a group with its initial members."""
     stored = _stored(body)
     ids = membership.member_ids(body.get("members"))
-    with store.write() as conn:
+    async with store.write() as conn:
         row = store.insert(conn, "Group", str(uuid.uuid4()), stored, _key(stored))
         store.add_members(conn, row.id, ids)
     return _one(row, attributes, excluded_attributes, 201)
@@ -66,7 +66,7 @@ async def replace(
     """RFC 7644 §3.5.1: replace a group, members included (absent members means none)."""
     stored = _stored(body)
     ids = membership.member_ids(body.get("members"))
-    with store.write() as conn:
+    async with store.write() as conn:
         preconditions.check_if_match(store.fetch("Group", group_id).version)
         row = store.update(conn, "Group", group_id, stored, _key(stored))
         store.clear_members(conn, group_id)
@@ -88,7 +88,7 @@ async def patch(
     """
     operations = patching.parse_operations(GROUP, body["Operations"])
     others, changes = membership.split(operations)
-    with store.write() as conn:
+    async with store.write() as conn:
         row = store.fetch("Group", group_id)
         preconditions.check_if_match(row.version)
         if others:
@@ -106,7 +106,7 @@ async def patch(
 
 async def delete(group_id: str) -> Response:
     """RFC 7644 §3.6: delete a group (its members, the users, stay)."""
-    with store.write() as conn:
+    async with store.write() as conn:
         preconditions.check_if_match(store.fetch("Group", group_id).version)
         store.delete(conn, "Group", group_id)
     return None, 204, {}

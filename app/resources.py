@@ -213,7 +213,11 @@ def etag(version: int) -> str:
 
 def schemas_of(resource_type: ResourceType, stored: dict[str, Any]) -> list[str]:
     """The `schemas` attribute: the core schema plus each extension present."""
-    return [resource_type.schema, *(e for e in resource_type.extensions if e in stored)]
+    found = [resource_type.schema]
+    for extension in resource_type.extensions:
+        if extension in stored:
+            found.append(extension)
+    return found
 
 
 def to_scim(

@@ -7,10 +7,12 @@ in between, and busy_timeout cannot help it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,9 @@ import orjson
 import sqlite_utils
 
 from app import config, errors, migrations
+
+LOCK_WAIT_SECONDS = 5.0  # how long a write waits for another worker's transaction
+SQLITE_BUSY_MS = 2  # SQLite's own sleep-and-retry, before write() yields and retries
 
 _db: sqlite_utils.Database | None = None
 _owner: tuple[int, str] | None = None  # (pid, path) the open connection belongs to
@@ -44,14 +49,20 @@ class Member:
 
 
 def open_database(path: str) -> sqlite_utils.Database:
-    """A configured connection: WAL, foreign keys, a 5 s busy timeout, migrations applied."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    """A configured connection: WAL, foreign keys, migrations applied.
+
+    Migrations wait up to LOCK_WAIT_SECONDS for another worker migrating the same file; after
+    that SQLite's own busy wait is kept short, and write() waits for the lock itself.
+    """
+    timeout = LOCK_WAIT_SECONDS
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
     database = sqlite_utils.Database(conn)
     database.enable_wal()
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.create_function("casefold", 1, _casefold, deterministic=True)
     migrations.apply(database)
+    conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
     return database
 
 
@@ -70,13 +81,52 @@ def db() -> sqlite_utils.Database:
     return _db
 
 
-@contextmanager
-def write() -> Iterator[sqlite3.Connection]:
-    """A write transaction; everything inside commits together or not at all."""
+@asynccontextmanager
+async def write() -> AsyncIterator[sqlite3.Connection]:
+    """A write transaction; everything inside commits together or not at all.
+
+    Waiting for the write lock (another worker holds it) yields to the event loop, so the
+    worker serves other requests meanwhile. Nothing may be awaited inside the block: the
+    connection is shared by every request of this worker.
+    """
     conn = db().conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    delay = 0.0005
+    while not _begin(conn, deadline):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.02)
+    with _commit_or_rollback(conn):
         yield conn
+
+
+@contextmanager
+def write_sync() -> Iterator[sqlite3.Connection]:
+    """The same transaction for scripts and tests that run no event loop."""
+    conn = db().conn
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while not _begin(conn, deadline):
+        time.sleep(0.001)
+    with _commit_or_rollback(conn):
+        yield conn
+
+
+def _begin(conn: sqlite3.Connection, deadline: float) -> bool:
+    """BEGIN IMMEDIATE; False while another connection holds the write lock."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        if time.monotonic() > deadline:
+            raise errors.ServiceUnavailable("the database stayed busy; retry") from exc
+        return False
+    return True
+
+
+@contextmanager
+def _commit_or_rollback(conn: sqlite3.Connection) -> Iterator[None]:
+    try:
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise

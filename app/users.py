@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app import listing, preconditions, rendering, spec, store
@@ -12,6 +13,7 @@ from app.passwords import hash_password
 from app.resources import USER, clean, normalize_primary, parse_selection
 
 Response = tuple[Any, int, dict[str, str]]
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-hash")
 
 
 async def search(
@@ -51,7 +53,7 @@ async def create(
     """RFC 7644 §3.3: create a user; userName is unique regardless of letter case (409)."""
     stored = _stored(body)
     password_hash = await _hash(body.get("password"))
-    with store.write() as conn:
+    async with store.write() as conn:
         row = store.insert(conn, "User", str(uuid.uuid4()), stored, _key(stored), password_hash)
     return _one(row, attributes, excluded_attributes, 201)
 
@@ -65,7 +67,7 @@ async def replace(
     """RFC 7644 §3.5.1: replace a user; `password` is kept unless the body carries one."""
     stored = _stored(body)
     password_hash = await _hash(body.get("password"))
-    with store.write() as conn:
+    async with store.write() as conn:
         preconditions.check_if_match(store.fetch("User", user_id).version)
         row = store.update(conn, "User", user_id, stored, _key(stored), password_hash)
     return _one(row, attributes, excluded_attributes, 200)
@@ -84,7 +86,7 @@ async def patch(
         # Hash before the transaction opens: nothing is awaited while it holds the write lock.
         preview = patching.apply(USER, store.fetch("User", user_id).resource, operations)
         password_hash = await _hash(preview.password)
-    with store.write() as conn:
+    async with store.write() as conn:
         current = store.fetch("User", user_id)
         preconditions.check_if_match(current.version)
         stored = _stored(patching.apply(USER, current.resource, operations).resource)
@@ -94,7 +96,7 @@ async def patch(
 
 async def delete(user_id: str) -> Response:
     """RFC 7644 §3.6: delete a user and its group memberships."""
-    with store.write() as conn:
+    async with store.write() as conn:
         preconditions.check_if_match(store.fetch("User", user_id).version)
         store.delete(conn, "User", user_id)
     return None, 204, {}
@@ -115,8 +117,9 @@ def _key(stored: dict[str, Any]) -> str:
 async def _hash(password: Any) -> str | None:
     if not password:
         return None
-    # scrypt takes tens of milliseconds: off the event loop, outside any transaction.
-    return await asyncio.to_thread(hash_password, str(password))
+    # scrypt takes tens of milliseconds: off the event loop, outside any transaction, in one
+    # thread per worker so that concurrent creates queue instead of each holding 16 MiB.
+    return await asyncio.get_running_loop().run_in_executor(_HASHER, hash_password, str(password))
 
 
 def _one(row: store.Row, attributes: str | None, excluded: str | None, status: int) -> Response:

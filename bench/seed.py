@@ -77,7 +77,7 @@ def _seed(users: int, members: int, manifest: str) -> None:
 
     rng = random.Random(5)
     seeded: list[tuple[str, str]] = []
-    with store.write() as conn:
+    with store.write_sync() as conn:
         for index in range(users):
             body = resources.clean(resources.USER, user_body(index))
             row = store.insert(conn, "User", str(uuid.uuid4()), body, body["userName"].casefold())
@@ -113,7 +113,7 @@ def _prune(prefix: str) -> None:
     where = "user_name_key >= :lo AND user_name_key < :hi"
     bounds = {"lo": prefix, "hi": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
     _, rows = store.search("User", where, bounds, "seq", 10**9, 0)
-    with store.write() as conn:
+    with store.write_sync() as conn:
         for row in rows:
             store.delete(conn, "User", row.id)
 

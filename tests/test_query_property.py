@@ -132,7 +132,7 @@ filter_text = st.recursive(
 def test_sql_returns_what_the_evaluator_matches(
     client: ScimClient, users: list[dict[str, Any]], text: str
 ) -> None:
-    with store.write() as conn:
+    with store.write_sync() as conn:
         conn.execute("DELETE FROM users")
     for i, attributes in enumerate(users):
         created = client.post("/Users", {**attributes, "userName": f"{i}{attributes['userName']}"})
