@@ -71,10 +71,6 @@ class PreconditionFailed(ScimError):
     status_code_default = 412
 
 
-class ServiceUnavailable(ScimError):
-    status_code_default = 503
-
-
 class PayloadTooLarge(ScimError):
     status_code_default = 413
 

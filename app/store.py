@@ -8,10 +8,11 @@ in between, and busy_timeout cannot help it.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +23,13 @@ import sqlite_utils
 
 from app import config, errors, migrations
 
-LOCK_WAIT_SECONDS = 5.0  # how long a write waits for another worker's transaction
-SQLITE_BUSY_MS = 2  # SQLite's own sleep-and-retry, before write() yields and retries
+LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
 
 _db: sqlite_utils.Database | None = None
+# The flock file that orders writers across workers, and the lock that lets one request of
+# this worker at a time queue for it.
+_writers: tuple[int, asyncio.Lock] | None = None
+_LOCK_WAITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-lock")
 _owner: tuple[int, str] | None = None  # (pid, path) the open connection belongs to
 
 
@@ -51,8 +55,8 @@ class Member:
 def open_database(path: str) -> sqlite_utils.Database:
     """A configured connection: WAL, foreign keys, migrations applied.
 
-    Migrations wait up to LOCK_WAIT_SECONDS for another worker migrating the same file; after
-    that SQLite's own busy wait is kept short, and write() waits for the lock itself.
+    SQLite waits up to LOCK_WAIT_SECONDS for a lock held by another connection (another
+    worker migrating the same file, or a writer that is not one of ours).
     """
     timeout = LOCK_WAIT_SECONDS
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
@@ -62,7 +66,6 @@ def open_database(path: str) -> sqlite_utils.Database:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.create_function("casefold", 1, _casefold, deterministic=True)
     migrations.apply(database)
-    conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
     return database
 
 
@@ -72,12 +75,16 @@ def _casefold(value: str | float | None) -> str | float | None:
 
 def db() -> sqlite_utils.Database:
     """This process's connection, opened after fork on first use."""
-    global _db, _owner
+    global _db, _owner, _writers
     owner = (os.getpid(), config.get().db_path)
     if _db is None or _owner != owner:
         if _db is not None and _owner is not None and _owner[0] == owner[0]:
             _db.conn.close()
+        if _writers is not None and _owner is not None and _owner[0] == owner[0]:
+            os.close(_writers[0])
         _db, _owner = open_database(owner[1]), owner
+        lock = os.open(owner[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        _writers = (lock, asyncio.Lock())
     return _db
 
 
@@ -85,42 +92,48 @@ def db() -> sqlite_utils.Database:
 async def write() -> AsyncIterator[sqlite3.Connection]:
     """A write transaction; everything inside commits together or not at all.
 
-    Waiting for the write lock (another worker holds it) yields to the event loop, so the
-    worker serves other requests meanwhile. Nothing may be awaited inside the block: the
+    Workers take turns through an flock on a file beside the database before BEGIN IMMEDIATE:
+    the kernel wakes the next writer the moment the lock is released, where SQLite's busy
+    handler would sleep and poll (1 ms, 2 ms, 5 ms, ...). A writer that has to wait does so
+    in a thread, and this worker serves other requests meanwhile. SQLite's own lock still
+    decides; the flock only orders our workers. Nothing may be awaited inside the block: the
     connection is shared by every request of this worker.
     """
     conn = db().conn
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    delay = 0.0005
-    while not _begin(conn, deadline):
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.02)
-    with _commit_or_rollback(conn):
-        yield conn
+    assert _writers is not None
+    lock, turn = _writers
+    async with turn:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await _wait_for(lock)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            with _commit_or_rollback(conn):
+                yield conn
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+async def _wait_for(lock: int) -> None:
+    waiting = asyncio.get_running_loop().run_in_executor(
+        _LOCK_WAITER, fcntl.flock, lock, fcntl.LOCK_EX
+    )
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        # The request was cancelled; the thread still gets the lock, so give it back then.
+        waiting.add_done_callback(lambda _: fcntl.flock(lock, fcntl.LOCK_UN))
+        raise
 
 
 @contextmanager
 def write_sync() -> Iterator[sqlite3.Connection]:
     """The same transaction for scripts and tests that run no event loop."""
     conn = db().conn
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while not _begin(conn, deadline):
-        time.sleep(0.001)
+    conn.execute("BEGIN IMMEDIATE")
     with _commit_or_rollback(conn):
         yield conn
-
-
-def _begin(conn: sqlite3.Connection, deadline: float) -> bool:
-    """BEGIN IMMEDIATE; False while another connection holds the write lock."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc):
-            raise
-        if time.monotonic() > deadline:
-            raise errors.ServiceUnavailable("the database stayed busy; retry") from exc
-        return False
-    return True
 
 
 @contextmanager

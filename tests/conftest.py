@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ class ScimClient:
 
 # One Connexion app for the whole run (loading the spec is the slow part); each test points the
 # settings at a database of its own.
-APP = create_app(db_path=":memory:", tokens=(TOKEN,), validate_responses=True)
+APP = create_app(
+    db_path=str(Path(tempfile.mkdtemp()) / "startup.db"), tokens=(TOKEN,), validate_responses=True
+)
 
 
 # Every operation in the spec must be called by some test (with response validation on): the
