@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from app import config, errors, filters, query, rendering, store
-from app.resources import GROUP, USER, ResourceType, Selection, parse_selection
+from app.resources import GROUP, RESOURCE_TYPES, USER, ResourceType, Selection, parse_selection
 
 Renderer = Callable[[Sequence[store.Row], Selection], list[dict[str, Any]]]
 RENDERERS: dict[str, Renderer] = {"User": rendering.users, "Group": rendering.groups}
@@ -46,16 +48,11 @@ class Query:
             return start, settings.default_count
         return start, min(max(self.count, 0), settings.max_results)
 
-    def node(self) -> filters.Node | None:
-        """The parsed filter, or None for no filter."""
-        return filters.parse(self.filter) if self.filter and self.filter.strip() else None
-
 
 def search(resource_type: ResourceType, wanted: Query) -> dict[str, Any]:
     """One page of matching resources of one type as a ListResponse."""
     start, size = wanted.page()
-    plan = _plan(resource_type, wanted, wanted.node())
-    total, rows = plan(size, start - 1)
+    total, rows = _plan(resource_type, wanted)(size, start - 1)
     selection = parse_selection(resource_type, wanted.attributes, wanted.excluded_attributes)
     return rendering.list_response(RENDERERS[resource_type.name](rows, selection), total, start)
 
@@ -67,12 +64,11 @@ def search_all(wanted: Query) -> dict[str, Any]:
     of that type; if no type knows it, the first type's invalidFilter is raised.
     """
     start, size = wanted.page()
-    node = wanted.node()
     plans = []
     failure: errors.ScimError | None = None
     for resource_type in (USER, GROUP):
         try:
-            plans.append((resource_type, _plan(resource_type, wanted, node)))
+            plans.append((resource_type, _plan(resource_type, wanted)))
         except errors.InvalidFilter as exc:
             failure = failure or exc
     if not plans and failure is not None:
@@ -90,16 +86,27 @@ def search_all(wanted: Query) -> dict[str, Any]:
 
 
 def _plan(
-    resource_type: ResourceType, wanted: Query, node: filters.Node | None
+    resource_type: ResourceType, wanted: Query
 ) -> Callable[[int, int], tuple[int, list[store.Row]]]:
     """Compile once (raising on a bad filter or sortBy); the result runs (limit, offset)."""
-    table = TABLES[resource_type.name]
-    where = query.compile_filter(resource_type, node, table)
-    order = query.compile_sort(
-        resource_type, wanted.sort_by, wanted.sort_order, table, where.params
+    where, params, order = _compiled(
+        resource_type.name, wanted.filter, wanted.sort_by, wanted.sort_order
     )
 
     def run(limit: int, offset: int) -> tuple[int, list[store.Row]]:
-        return store.search(resource_type.name, where.sql, where.params, order, limit, offset)
+        return store.search(resource_type.name, where, params, order, limit, offset)
 
     return run
+
+
+@lru_cache(maxsize=1024)
+def _compiled(
+    type_name: str, filter_text: str | None, sort_by: str | None, sort_order: str | None
+) -> tuple[str | None, Mapping[str, Any], str | None]:
+    """(WHERE, parameters, ORDER BY) for a query; the same lookup recurs on every Okta push."""
+    resource_type = RESOURCE_TYPES[type_name]
+    table = TABLES[type_name]
+    node = filters.parse(filter_text) if filter_text and filter_text.strip() else None
+    where = query.compile_filter(resource_type, node, table)
+    order = query.compile_sort(resource_type, sort_by, sort_order, table, where.params)
+    return where.sql, MappingProxyType(where.params), order

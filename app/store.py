@@ -11,7 +11,7 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ import sqlite_utils
 from app import config, errors, migrations
 
 LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
+WRITER_HANDOFF_SECONDS = 0.0002
 
 _db: sqlite_utils.Database | None = None
 # The flock file that orders writers across workers, and the lock that lets one request of
@@ -113,6 +114,10 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
                 yield conn
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+        if turn._waiters:
+            # flock is not fair: let a worker woken by this release take the lock before
+            # this worker's next writer grabs it again.
+            await asyncio.sleep(WRITER_HANDOFF_SECONDS)
 
 
 async def _wait_for(lock: int) -> None:
@@ -179,7 +184,7 @@ def fetch(resource_type: str, resource_id: str) -> Row:
 def search(
     resource_type: str,
     where: str | None,
-    params: dict[str, Any],
+    params: Mapping[str, Any],
     order_by: str | None,
     limit: int,
     offset: int,
@@ -193,20 +198,32 @@ def search(
     """
     table = _TABLES[resource_type]
     conn = db().conn
-    filtered = f" WHERE {where}" if where else ""
-    total = conn.execute(f"SELECT count(*) FROM {table}{filtered}", params).fetchone()[0]
-    if limit <= 0 or offset >= total:
-        return total, []
-    if where is None and order_by is None:
-        sql = (
-            f"SELECT {_COLUMNS} FROM {table} WHERE seq >= (SELECT seq FROM {table}"
-            f" INDEXED BY ix_{table}_seq ORDER BY seq LIMIT 1 OFFSET :off) ORDER BY seq LIMIT :lim"
-        )
-    else:
-        order = order_by or "seq"
-        sql = f"SELECT {_COLUMNS} FROM {table}{filtered} ORDER BY {order} LIMIT :lim OFFSET :off"
-    rows = conn.execute(sql, {**params, "lim": limit, "off": offset}).fetchall()
-    return total, [_row(r) for r in rows]
+    bound = {**params, "lim": limit, "off": offset}
+    if where is None:
+        total = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if limit <= 0 or offset >= total:
+            return total, []
+        if order_by is None:
+            sql = (
+                f"SELECT {_COLUMNS} FROM {table} WHERE seq >= (SELECT seq FROM {table} INDEXED BY"
+                f" ix_{table}_seq ORDER BY seq LIMIT 1 OFFSET :off) ORDER BY seq LIMIT :lim"
+            )
+        else:
+            sql = f"SELECT {_COLUMNS} FROM {table} ORDER BY {order_by} LIMIT :lim OFFSET :off"
+        return total, [_row(r) for r in conn.execute(sql, bound)]
+    # A filtered query (Okta's lookup) counts its matches in the same statement.
+    order = order_by or "seq"
+    sql = (
+        f"SELECT {_COLUMNS}, count(*) OVER () FROM {table} WHERE {where}"
+        f" ORDER BY {order} LIMIT max(:lim, 1) OFFSET :off"
+    )
+    rows = conn.execute(sql, bound).fetchall()
+    if rows:
+        return rows[0][-1], [_row(r) for r in rows[:limit]]
+    if offset == 0:
+        return 0, []
+    total = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
+    return total, []
 
 
 def has_more_members(group_id: str, limit: int) -> bool:
