@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,9 +27,19 @@ LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for
 WRITER_HANDOFF_SECONDS = 0.0002
 
 _db: sqlite_utils.Database | None = None
-# The flock file that orders writers across workers, and the lock that lets one request of
-# this worker at a time queue for it.
-_writers: tuple[int, asyncio.Lock] | None = None
+
+
+@dataclass
+class _Writers:
+    """The flock file that orders writers across workers; the turn that lets one request of
+    this worker at a time queue for it; how many of this worker's requests wait for a turn."""
+
+    lock: int
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queued: int = 0
+
+
+_writers: _Writers | None = None
 _LOCK_WAITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-lock")
 _owner: tuple[int, str] | None = None  # (pid, path) the open connection belongs to
 
@@ -82,10 +92,9 @@ def db() -> sqlite_utils.Database:
         if _db is not None and _owner is not None and _owner[0] == owner[0]:
             _db.conn.close()
         if _writers is not None and _owner is not None and _owner[0] == owner[0]:
-            os.close(_writers[0])
+            os.close(_writers.lock)
         _db, _owner = open_database(owner[1]), owner
-        lock = os.open(owner[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        _writers = (lock, asyncio.Lock())
+        _writers = _Writers(os.open(owner[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600))
     return _db
 
 
@@ -102,19 +111,21 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
     """
     conn = db().conn
     assert _writers is not None
-    lock, turn = _writers
-    async with turn:
+    writers = _writers
+    writers.queued += 1
+    async with writers.turn:
+        writers.queued -= 1
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(writers.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            await _wait_for(lock)
+            await _wait_for(writers.lock)
         try:
             conn.execute("BEGIN IMMEDIATE")
             with _commit_or_rollback(conn):
                 yield conn
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-        if turn._waiters:
+            fcntl.flock(writers.lock, fcntl.LOCK_UN)
+        if writers.queued:
             # flock is not fair: let a worker woken by this release take the lock before
             # this worker's next writer grabs it again.
             await asyncio.sleep(WRITER_HANDOFF_SECONDS)

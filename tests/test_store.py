@@ -1,0 +1,88 @@
+"""The store's write transactions: workers take turns through an flock beside the database."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from typing import Any
+
+import pytest
+
+from app import config, store
+from tests.conftest import ScimClient
+
+
+@pytest.fixture
+def other_worker(client: ScimClient) -> Any:
+    """An fd on the lock file, as another worker process would hold it."""
+    store.db()  # opens the database and its lock file in this process
+    fd = os.open(config.get().db_path + ".lock", os.O_RDWR)
+    yield fd
+    os.close(fd)
+
+
+def _insert(conn: Any, name: str) -> None:
+    store.insert(conn, "Group", name, {"displayName": name}, name)
+
+
+def test_a_write_waits_for_the_other_worker_and_then_lands(other_worker: int) -> None:
+    fcntl.flock(other_worker, fcntl.LOCK_EX)
+
+    async def scenario() -> list[str]:
+        order: list[str] = []
+
+        async def write() -> None:
+            async with store.write() as conn:
+                _insert(conn, "waited")
+            order.append("written")
+
+        task = asyncio.create_task(write())
+        await asyncio.sleep(0.05)
+        order.append("released")  # the write could not start while the other worker held it
+        fcntl.flock(other_worker, fcntl.LOCK_UN)
+        await asyncio.wait_for(task, 5)
+        return order
+
+    assert asyncio.run(scenario()) == ["released", "written"]
+    assert store.fetch("Group", "waited").resource == {"displayName": "waited"}
+
+
+def test_a_cancelled_waiter_gives_the_lock_back(other_worker: int) -> None:
+    fcntl.flock(other_worker, fcntl.LOCK_EX)
+
+    async def scenario() -> None:
+        async def write() -> None:
+            async with store.write() as conn:
+                _insert(conn, "never")
+
+        task = asyncio.create_task(write())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        fcntl.flock(other_worker, fcntl.LOCK_UN)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.1)  # the waiting thread takes the lock, then hands it back
+
+    asyncio.run(scenario())
+    fcntl.flock(other_worker, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again: no BlockingIOError
+    fcntl.flock(other_worker, fcntl.LOCK_UN)
+    with pytest.raises(Exception, match="not found"):
+        store.fetch("Group", "never")
+
+
+def test_a_failed_write_rolls_back_and_releases(other_worker: int) -> None:
+    async def scenario() -> None:
+        async with store.write() as conn:
+            _insert(conn, "kept")
+        with pytest.raises(RuntimeError):
+            async with store.write() as conn:
+                _insert(conn, "dropped")
+                raise RuntimeError("boom")
+
+    asyncio.run(scenario())
+    fcntl.flock(other_worker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(other_worker, fcntl.LOCK_UN)
+    assert store.fetch("Group", "kept")
+    with pytest.raises(Exception, match="not found"):
+        store.fetch("Group", "dropped")
