@@ -233,7 +233,7 @@ def search(
         return rows[0][-1], [_row(r) for r in rows[:limit]]
     if offset == 0:
         return 0, []
-    total = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
+    total = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", dict(params)).fetchone()[0]
     return total, []
 
 

@@ -48,6 +48,10 @@ def test_import_walks_every_user_exactly_once(thirty: ScimClient) -> None:
         ({"startIndex": 1000}, 1000, 0),
         ({"count": 0}, 1, 0),
         ({"count": -3}, 1, 0),
+        # found by the fuzzer: a filtered page past the end counted with a read-only mapping
+        ({"filter": 'userName sw "user"', "startIndex": 2147483646, "count": 100}, 2147483646, 0),
+        ({"filter": 'userName sw "user"', "startIndex": 25, "count": 0}, 25, 0),
+        ({"filter": 'userName sw "user"', "startIndex": 29, "count": 5}, 29, 2),
     ],
 )
 def test_paging_edges(
