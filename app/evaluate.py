@@ -9,25 +9,38 @@ in tests/test_query_property.py holds the SQL to this.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app import errors
 from app.filters import And, AttrPath, Compare, Node, Not, Or, Present, ValuePath, datetime_literal
 from app.resources import Attribute, ResourceType
 
+Term = Compare | Present | ValuePath
+
+
+def _logic(node: Node, term: Callable[[Term], bool]) -> bool:
+    """and / or / not over the terms of a filter, each decided by `term`."""
+    if isinstance(node, And):
+        return _logic(node.left, term) and _logic(node.right, term)
+    if isinstance(node, Or):
+        return _logic(node.left, term) or _logic(node.right, term)
+    if isinstance(node, Not):
+        return not _logic(node.expr, term)
+    return term(node)
+
 
 def matches(node: Node, resource: dict[str, Any], resource_type: ResourceType) -> bool:
     """Whether a whole resource matches a filter (validated by the compiler first)."""
-    if isinstance(node, And):
-        return matches(node.left, resource, resource_type) and matches(
-            node.right, resource, resource_type
-        )
-    if isinstance(node, Or):
-        return matches(node.left, resource, resource_type) or matches(
-            node.right, resource, resource_type
-        )
-    if isinstance(node, Not):
-        return not matches(node.expr, resource, resource_type)
+    return _logic(node, lambda term: _resource_term(term, resource, resource_type))
+
+
+def element_matches(node: Node, element: Any, attribute: Attribute) -> bool:
+    """Whether one value of a multi-valued complex attribute matches a value filter."""
+    return _logic(node, lambda term: _element_term(term, element, attribute))
+
+
+def _resource_term(node: Term, resource: dict[str, Any], resource_type: ResourceType) -> bool:
     if node.path == AttrPath(node.path.attr) and node.path.attr.lower() == "schemas":
         return _schemas(node, resource)
     resolved = resource_type.resolve(node.path)
@@ -51,18 +64,7 @@ def matches(node: Node, resource: dict[str, Any], resource_type: ResourceType) -
     return leaf(node, value, sub or attribute)
 
 
-def element_matches(node: Node, element: Any, attribute: Attribute) -> bool:
-    """Whether one value of a multi-valued complex attribute matches a value filter."""
-    if isinstance(node, And):
-        return element_matches(node.left, element, attribute) and element_matches(
-            node.right, element, attribute
-        )
-    if isinstance(node, Or):
-        return element_matches(node.left, element, attribute) or element_matches(
-            node.right, element, attribute
-        )
-    if isinstance(node, Not):
-        return not element_matches(node.expr, element, attribute)
+def _element_term(node: Term, element: Any, attribute: Attribute) -> bool:
     if isinstance(node, ValuePath):
         raise errors.InvalidFilter("value paths cannot be nested")
     sub = attribute.sub.get(node.path.attr.lower())
