@@ -200,6 +200,16 @@ function request()
 end
 """
 
+# Entra's membership check: which groups is this user in? (the membership index, issue 3)
+MEMBERS_LOOKUP = r"""
+function init(args) math.randomseed(os.time() + tid); ids = load("ids.txt") end
+function request()
+  local filter = 'members.value eq "' .. pick(ids) .. '"'
+  local query = "?filter=" .. enc(filter) .. "&excludedAttributes=members"
+  return wrk.format("GET", BASE .. "/Groups" .. query)
+end
+"""
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in [
@@ -216,6 +226,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("member_add", MEMBER),
         Scenario("member_add_empty", MEMBER),
         Scenario("group_lookup", GROUP_LOOKUP),
+        Scenario("members_lookup", MEMBERS_LOOKUP),
     ]
 }
 

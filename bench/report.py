@@ -68,10 +68,22 @@ def print_bench(size: dict[str, Any]) -> None:
         if name in summary:
             got = summary[name]["ratio"]
             print(f"  {name:<12} {got:.2f} >= {want:.2f}  {_verdict(got >= want)}")
-    if "member_add" in summary and "member_add_empty" in summary:
-        slower = summary["member_add_empty"]["rps"] / max(summary["member_add"]["rps"], 1e-9)
-        print(f"  member_add   {slower:.2f}x slower than on an empty group (<= 1.20)"
-              f"  {_verdict(slower <= 1.2)}")  # fmt: skip
+    print_pairs(summary)
+
+
+def print_pairs(summary: dict[str, Any]) -> None:
+    """Scenarios held to another scenario of the same run (issues 3, 5 and 6)."""
+    pairs = [
+        ("member_add", "member_add_empty", 1.2, "issue 5"),
+        ("member_add", "member_add_empty", 1.5, "issue 6"),
+        ("lookup", "get", 1.2, "issue 3"),
+        ("members_lookup", "get", 1.2, "issue 3, reported"),
+    ]
+    for slow, fast, limit, source in pairs:
+        if slow in summary and fast in summary:
+            slower = summary[fast]["rps"] / max(summary[slow]["rps"], 1e-9)
+            print(f"  {slow:<14} {slower:.2f}x the time of {fast} (<= {limit:.2f}, {source})"
+                  f"  {_verdict(slower <= limit)}")  # fmt: skip
 
 
 def print_scale(sizes: list[dict[str, Any]]) -> None:
@@ -109,6 +121,8 @@ def print_scale(sizes: list[dict[str, Any]]) -> None:
     rss = max(sizes[-1]["rss_mb_after_seed"] or [0.0])
     verdict = _verdict(rss < 150)
     print(f"  RSS          {rss:.0f} MB per worker at {labels[-1]} (< 150 MB)  {verdict}")
+    print(f"\nAt {labels[-1]}:")
+    print_pairs(large)
 
 
 def _verdict(ok: bool) -> str:

@@ -34,10 +34,14 @@ from bench import load, report, seed, server  # noqa: E402
 from bench.load import Result  # noqa: E402
 
 BENCH_ORDER = [
-    "ceiling", "lookup", "get", "group_lookup", "first_page", "page", "deep_page",
-    "deactivate", "replace", "member_add", "member_add_empty", "create", "create_nopw",
+    "ceiling", "lookup", "get", "group_lookup", "members_lookup", "first_page", "page",
+    "deep_page", "deactivate", "replace", "member_add", "member_add_empty", "create",
+    "create_nopw",
 ]  # fmt: skip
-SCALE_ORDER = ["ceiling", "lookup", "get", "member_add", "first_page", "page", "deep_page"]
+SCALE_ORDER = [
+    "ceiling", "lookup", "get", "members_lookup", "member_add", "member_add_empty",
+    "first_page", "page", "deep_page",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
