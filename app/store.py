@@ -24,7 +24,7 @@ import sqlite_utils
 from app import config, errors, migrations
 
 LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
-WRITER_HANDOFF_SECONDS = 0.0002
+WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
 
 _db: sqlite_utils.Database | None = None
 
