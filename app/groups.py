@@ -9,7 +9,8 @@ from typing import Any
 from app import config, errors, listing, membership, preconditions, rendering, spec, store
 from app import patch as patching
 from app.evaluate import element_matches
-from app.resources import GROUP, clean, parse_selection
+from app.resources import GROUP, clean
+from app.selection import parse_selection
 
 Response = tuple[Any, int, dict[str, str]]
 

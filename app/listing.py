@@ -9,7 +9,8 @@ from types import MappingProxyType
 from typing import Any
 
 from app import config, errors, filters, query, rendering, store
-from app.resources import GROUP, RESOURCE_TYPES, USER, ResourceType, Selection, parse_selection
+from app.resources import GROUP, RESOURCE_TYPES, USER, ResourceType
+from app.selection import Selection, parse_selection
 
 Renderer = Callable[[Sequence[store.Row], Selection], list[dict[str, Any]]]
 RENDERERS: dict[str, Renderer] = {"User": rendering.users, "Group": rendering.groups}

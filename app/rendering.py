@@ -8,7 +8,8 @@ from typing import Any
 from connexion import request
 
 from app import config, spec, store
-from app.resources import GROUP, USER, ResourceType, Selection, etag, meta, project, to_scim
+from app.resources import GROUP, USER, ResourceType, etag, meta, to_scim
+from app.selection import Selection, project
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 

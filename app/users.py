@@ -10,7 +10,8 @@ from typing import Any
 from app import listing, preconditions, rendering, spec, store
 from app import patch as patching
 from app.passwords import hash_password
-from app.resources import USER, clean, normalize_primary, parse_selection
+from app.resources import USER, clean, normalize_primary
+from app.selection import parse_selection
 
 Response = tuple[Any, int, dict[str, str]]
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-hash")
