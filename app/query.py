@@ -147,8 +147,7 @@ class _Compiler:
                 path = self.bind(_json_path(urn, attribute))
                 return f"json_extract({self.table}.resource, {path}) IS NOT NULL"
             raise errors.InvalidFilter(f"{node.path} is complex; compare one of its sub-attributes")
-        key = str(AttrPath(attribute.name, sub.name if sub else None)).lower()
-        column = COLUMNS.get((self.type.name, key)) if urn is None else None
+        column = _column(self.type, urn, attribute, sub)
         if column is not None:
             return self.leaf(node, sub or attribute, f"{self.table}.{column[0]}", folded=column[1])
         json_path = _json_path(urn, attribute, sub)
@@ -242,6 +241,16 @@ class _Compiler:
         return expr
 
 
+def _column(
+    resource_type: ResourceType, urn: str | None, attribute: Attribute, sub: Attribute | None
+) -> tuple[str, bool] | None:
+    """The indexed column standing in for a core attribute, if there is one (COLUMNS)."""
+    if urn is not None:
+        return None
+    key = str(AttrPath(attribute.name, sub.name if sub else None)).lower()
+    return COLUMNS.get((resource_type.name, key))
+
+
 def _is_text_equality(node: Compare | Present) -> bool:
     return isinstance(node, Compare) and node.op == "eq" and isinstance(node.value, str)
 
@@ -316,6 +325,7 @@ def compile_sort(
     compiler = _Compiler(resource_type, table)
     compiler.params = params  # share the numbering with the WHERE clause
     target = sub or attribute
+    folded = False
     if attribute.multi_valued:
         # RFC 7644 §3.4.2.3: a multi-valued attribute sorts by its primary value.
         value = sub.name if sub else "value"
@@ -328,12 +338,14 @@ def compile_sort(
     elif attribute.type == "complex" and sub is None:
         raise errors.InvalidValue(f"cannot sort by complex attribute {sort_by!r}")
     else:
-        expr = f"json_extract({table}.resource, {compiler.bind(_json_path(urn, attribute, sub))})"
-        key = str(AttrPath(attribute.name, sub.name if sub else None)).lower()
-        column = COLUMNS.get((resource_type.name, key)) if urn is None else None
+        column = _column(resource_type, urn, attribute, sub)
         if column is not None:
-            expr = f"{table}.{column[0]}"
-    if target.type in ("string", "reference") and not target.case_exact:
+            expr, folded = f"{table}.{column[0]}", column[1]
+        else:
+            expr = (
+                f"json_extract({table}.resource, {compiler.bind(_json_path(urn, attribute, sub))})"
+            )
+    if target.type in ("string", "reference") and not target.case_exact and not folded:
         expr = f"casefold({expr})"
     direction = "DESC" if order == "descending" else "ASC"
     # Resources without the attribute sort last either way (RFC 7644 §3.4.2.3).

@@ -99,24 +99,27 @@ element_leaf = st.one_of(
     st.builds(lambda v: f"primary eq {v}", st.sampled_from(["true", "false"])),
     st.sampled_from(["value pr", "display pr", "primary pr"]),
 )
-element_filter = st.recursive(
-    element_leaf,
-    lambda inner: st.one_of(
+
+
+def logical(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """`and`, `or` and `not` over smaller filters."""
+    return st.one_of(
         st.builds(lambda a, b: f"{a} and {b}", inner, inner),
         st.builds(lambda a, b: f"({a} or {b})", inner, inner),
         st.builds(lambda a: f"not ({a})", inner),
-    ),
+    )
+
+
+element_filter = st.recursive(
+    element_leaf,
+    logical,
     max_leaves=3,
 )
 value_path = element_filter.map(lambda f: f"emails[{f}]")
 leaf = st.one_of(string_leaf, present, boolean_leaf, null_leaf, schemas_leaf, value_path)
 filter_text = st.recursive(
     leaf,
-    lambda inner: st.one_of(
-        st.builds(lambda a, b: f"{a} and {b}", inner, inner),
-        st.builds(lambda a, b: f"({a} or {b})", inner, inner),
-        st.builds(lambda a: f"not ({a})", inner),
-    ),
+    logical,
     max_leaves=4,
 )
 
