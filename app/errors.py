@@ -75,10 +75,6 @@ class PayloadTooLarge(ScimError):
     status_code_default = 413
 
 
-class Unauthorized(ScimError):
-    status_code_default = 401
-
-
 def body(status: int, detail: str, scim_type: str | None = None) -> dict[str, object]:
     """The SCIM Error document for a status, detail and optional scimType."""
     error: dict[str, object] = {"schemas": [ERROR_SCHEMA], "status": str(status)}

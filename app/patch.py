@@ -14,7 +14,7 @@ import orjson
 from app import errors, filters
 from app.evaluate import element_matches
 from app.filters import And, Compare, Node, Not, Or, ValuePath
-from app.resources import Attribute, ResourceType
+from app.resources import Attribute, ResourceType, primaries_of, settle_primary
 
 IGNORED_IN_VALUE = {"schemas", "id", "meta"}
 
@@ -205,10 +205,10 @@ class _State:
         if container is None:
             return
         value = coerce(path.sub or attribute, value, whole=path.sub is None and path.filter is None)
-        primaries = _primaries(container.get(attribute.name))
+        primaries = primaries_of(container.get(attribute.name))
         self.change(op, path, container, value)
         if attribute.multi_valued:
-            _settle_primary(container.get(attribute.name), primaries)
+            settle_primary(container.get(attribute.name), primaries)
         self.prune(path)
 
     def change(self, op: str, path: Path, container: dict[str, Any], value: Any) -> None:
@@ -333,26 +333,6 @@ def coerce(attribute: Attribute, value: Any, whole: bool = True) -> Any:
             for k, v in value.items()
         }
     return value
-
-
-def _primaries(values: Any) -> set[int]:
-    if not isinstance(values, list):
-        return set()
-    return {id(v) for v in values if isinstance(v, dict) and v.get("primary") is True}
-
-
-def _settle_primary(values: Any, before: set[int]) -> None:
-    """RFC 7643 §2.4: the value just marked primary keeps it; the others lose it."""
-    if not isinstance(values, list):
-        return
-    marked = [i for i, v in enumerate(values) if isinstance(v, dict) and v.get("primary") is True]
-    if len(marked) < 2:
-        return
-    fresh = [i for i in marked if id(values[i]) not in before] or marked
-    keep = fresh[-1]
-    for i in marked:
-        if i != keep:
-            values[i] = {k: v for k, v in values[i].items() if k != "primary"}
 
 
 def _from_equality(node: Node) -> dict[str, Any] | None:

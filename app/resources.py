@@ -7,7 +7,6 @@ them, and filters, PATCH paths, sorting and attribute selection look attributes 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -235,17 +234,31 @@ def to_scim(
     return scim
 
 
-def normalize_primary(stored: dict[str, Any], names: Iterable[str] | None = None) -> None:
+def normalize_primary(stored: dict[str, Any]) -> None:
     """RFC 7643 §2.4: at most one value of a multi-valued attribute has `primary: true`.
 
-    The last value marked primary wins (a value a PATCH just added comes last).
+    The last value marked primary wins.
     """
-    for name in names if names is not None else list(stored):
-        values = stored.get(name)
-        if not isinstance(values, list):
-            continue
-        marked = [
-            i for i, v in enumerate(values) if isinstance(v, dict) and v.get("primary") is True
-        ]
-        for i in marked[:-1]:
+    for values in stored.values():
+        settle_primary(values)
+
+
+def primaries_of(values: Any) -> set[int]:
+    """Identities of the values now marked primary, to tell settle_primary which are new."""
+    if not isinstance(values, list):
+        return set()
+    return {id(v) for v in values if isinstance(v, dict) and v.get("primary") is True}
+
+
+def settle_primary(values: Any, before: set[int] | None = None) -> None:
+    """Leave one value marked primary: the last one marked since `before` (else the last)."""
+    if not isinstance(values, list):
+        return
+    marked = [i for i, v in enumerate(values) if isinstance(v, dict) and v.get("primary") is True]
+    if len(marked) < 2:
+        return
+    fresh = [i for i in marked if id(values[i]) not in (before or set())] or marked
+    keep = fresh[-1]
+    for i in marked:
+        if i != keep:
             values[i] = {k: v for k, v in values[i].items() if k != "primary"}
