@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from app import config, errors, rendering
+from app.rendering import Response
 from app.resources import RESOURCE_TYPES, ResourceType, schema_documents
 
-Response = tuple[Any, int, dict[str, str]]
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 

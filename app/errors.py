@@ -31,47 +31,63 @@ class ScimError(ProblemException):
 
 
 class InvalidFilter(ScimError):
+    """400 `invalidFilter`: the filter syntax was invalid or names what cannot be filtered."""
+
     scim_type = "invalidFilter"
 
 
-class TooMany(ScimError):
-    scim_type = "tooMany"
-
-
 class InvalidSyntax(ScimError):
+    """400 `invalidSyntax`: the request body could not be parsed or is not the message named."""
+
     scim_type = "invalidSyntax"
 
 
 class InvalidPath(ScimError):
+    """400 `invalidPath`: a PATCH path was invalid or names no attribute."""
+
     scim_type = "invalidPath"
 
 
 class NoTarget(ScimError):
+    """400 `noTarget`: a PATCH path or filter matched no value (RFC 7644 §3.5.2)."""
+
     scim_type = "noTarget"
 
 
 class InvalidValue(ScimError):
+    """400 `invalidValue`: a value is of the wrong type, missing, or not allowed."""
+
     scim_type = "invalidValue"
 
 
 class Mutability(ScimError):
+    """400 `mutability`: the change would modify a read-only or immutable attribute."""
+
     scim_type = "mutability"
 
 
 class Uniqueness(ScimError):
+    """409 `uniqueness`: a unique attribute (userName) is already taken."""
+
     status_code_default = 409
     scim_type = "uniqueness"
 
 
 class NotFound(ScimError):
+    """404, no scimType: the resource does not exist."""
+
     status_code_default = 404
 
 
 class PreconditionFailed(ScimError):
+    """412, no scimType: If-Match names a version the resource no longer has (RFC 7644 §3.14)."""
+
     status_code_default = 412
 
 
 class PayloadTooLarge(ScimError):
+    """413, no scimType: the request body is larger than the server accepts."""
+
     status_code_default = 413
 
 

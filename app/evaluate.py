@@ -1,84 +1,80 @@
 """The reference evaluator: does a SCIM resource (a dict, as clients see it) match a filter?
 
-Plain Python over the AST, with the same meaning the SQL compiler (app/query.py) gives it:
-string comparisons honour `caseExact` (casefold), a comparison with a missing value is false
-(`ne` is true), a multi-valued attribute matches when any of its values does, and a complex
-multi-valued attribute compared without a sub-attribute compares its `value`. The property test
-in tests/test_query_property.py holds the SQL to this.
+Plain Python over the checked tree of app/checks.py, with the meaning the SQL compiler
+(app/query.py) gives it: string comparisons honour `caseExact` (casefold), a comparison with a
+missing value is false (`ne` is true), a multi-valued attribute matches when any of its values
+does. The property test in tests/test_query_property.py holds the SQL to this; PATCH value
+paths (`emails[type eq "work"]`) and member filters use it directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from app import errors
-from app.filters import And, AttrPath, Compare, Node, Not, Or, Present, ValuePath, datetime_literal
+from app import checks
+from app.checks import SCHEMAS, Both, Checked, Either, Negated, Schemas, Term, Within
+from app.filters import Compare, Node, Present
 from app.resources import Attribute, ResourceType
-
-Term = Compare | Present | ValuePath
-
-
-def _logic(node: Node, term: Callable[[Term], bool]) -> bool:
-    """and / or / not over the terms of a filter, each decided by `term`."""
-    if isinstance(node, And):
-        return _logic(node.left, term) and _logic(node.right, term)
-    if isinstance(node, Or):
-        return _logic(node.left, term) or _logic(node.right, term)
-    if isinstance(node, Not):
-        return not _logic(node.expr, term)
-    return term(node)
 
 
 def matches(node: Node, resource: dict[str, Any], resource_type: ResourceType) -> bool:
-    """Whether a whole resource matches a filter (validated by the compiler first)."""
-    return _logic(node, lambda term: _resource_term(term, resource, resource_type))
+    """Whether a whole resource matches a filter (invalidFilter if the filter is not valid)."""
+    return resource_matches(checks.check(resource_type, node), resource)
 
 
-def element_matches(node: Node, element: Any, attribute: Attribute) -> bool:
-    """Whether one value of a multi-valued complex attribute matches a value filter."""
-    return _logic(node, lambda term: _element_term(term, element, attribute))
-
-
-def _resource_term(node: Term, resource: dict[str, Any], resource_type: ResourceType) -> bool:
-    if node.path == AttrPath(node.path.attr) and node.path.attr.lower() == "schemas":
-        return _schemas(node, resource)
-    resolved = resource_type.resolve(node.path)
-    if resolved is None:
-        raise errors.InvalidFilter(f"attribute {node.path} cannot be filtered")
-    urn, attribute, sub = resolved
-    container = resource.get(urn, {}) if urn else resource
-    value = _get(container, attribute.name)
-    if isinstance(node, ValuePath):
-        return any(element_matches(node.filter, v, attribute) for v in _values(value))
-    if attribute.multi_valued:
-        if sub is None and attribute.type == "complex" and isinstance(node, Compare):
-            sub = attribute.sub.get("value")
-        if sub is None:
-            return bool(_values(value)) if isinstance(node, Present) else False
-        return any(
-            leaf(node, _get(v, sub.name), sub) for v in _values(value) if isinstance(v, dict)
+def resource_matches(checked: Checked, resource: dict[str, Any]) -> bool:
+    """Whether a whole resource matches a checked filter."""
+    if isinstance(checked, Both):
+        return resource_matches(checked.left, resource) and resource_matches(
+            checked.right, resource
         )
-    if sub is not None:
-        value = _get(value, sub.name) if isinstance(value, dict) else None
-    return leaf(node, value, sub or attribute)
+    if isinstance(checked, Either):
+        return resource_matches(checked.left, resource) or resource_matches(checked.right, resource)
+    if isinstance(checked, Negated):
+        return not resource_matches(checked.expr, resource)
+    if isinstance(checked, Schemas):
+        return any(leaf(checked.node, urn, SCHEMAS) for urn in resource.get("schemas", []))
+    container = resource.get(checked.urn, {}) if checked.urn else resource
+    value = _get(container, checked.attribute.name)
+    if isinstance(checked, Within):
+        return any(element_matches(checked.filter, v) for v in _values(value))
+    return _term(checked, value)
 
 
-def _element_term(node: Term, element: Any, attribute: Attribute) -> bool:
-    if isinstance(node, ValuePath):
-        raise errors.InvalidFilter("value paths cannot be nested")
-    sub = attribute.sub.get(node.path.attr.lower())
-    if sub is None or node.path.sub is not None or node.path.urn is not None:
-        raise errors.InvalidFilter(f"{attribute.name} has no sub-attribute {node.path}")
-    return leaf(node, _get(element, sub.name) if isinstance(element, dict) else None, sub)
+def _term(term: Term, value: Any) -> bool:
+    if term.attribute.multi_valued:
+        if term.sub is None:
+            return bool(_values(value)) if term.op == "pr" else False
+        sub = term.sub
+        return any(_leaf(term, _get(v, sub.name)) for v in _values(value) if isinstance(v, dict))
+    if term.sub is not None:
+        value = _get(value, term.sub.name) if isinstance(value, dict) else None
+    return _leaf(term, value)
+
+
+def element_matches(checked: Checked, element: Any) -> bool:
+    """Whether one value of a multi-valued complex attribute matches the checked filter of
+    `attribute[filter]` (checks.check_within)."""
+    if isinstance(checked, Both):
+        return element_matches(checked.left, element) and element_matches(checked.right, element)
+    if isinstance(checked, Either):
+        return element_matches(checked.left, element) or element_matches(checked.right, element)
+    if isinstance(checked, Negated):
+        return not element_matches(checked.expr, element)
+    assert isinstance(checked, Term) and checked.sub is not None
+    return _leaf(checked, _get(element, checked.sub.name) if isinstance(element, dict) else None)
+
+
+def _leaf(term: Term, actual: Any) -> bool:
+    if term.op == "pr":
+        return actual != "" if isinstance(actual, str) else actual is not None
+    return compare(term.op, actual, term.value, term.compared)
 
 
 def leaf(node: Compare | Present, actual: Any, attribute: Attribute) -> bool:
-    """`pr` or one comparison against a single value."""
+    """`pr` or one comparison against a single value (the literal as written)."""
     if isinstance(node, Present):
-        if isinstance(actual, str):
-            return actual != ""
-        return actual is not None
+        return actual != "" if isinstance(actual, str) else actual is not None
     return compare(node.op, actual, node.value, attribute)
 
 
@@ -86,8 +82,6 @@ def compare(op: str, actual: Any, expected: Any, attribute: Attribute) -> bool:
     """One comparison with SCIM semantics (caseExact honoured; missing values never match)."""
     if expected is None:
         return (actual is None) == (op == "eq")
-    if attribute.type == "dateTime" and isinstance(expected, str):
-        expected = datetime_literal(expected)
     if actual is None or isinstance(actual, dict | list):
         return op == "ne"
     if isinstance(actual, str) and isinstance(expected, str) and not attribute.case_exact:
@@ -114,15 +108,6 @@ def compare(op: str, actual: Any, expected: Any, attribute: Attribute) -> bool:
             "le": actual <= expected,
         }[op]
     )
-
-
-SCHEMAS = Attribute("schemas", "reference", multi_valued=True)
-
-
-def _schemas(node: Compare | Present | ValuePath, resource: dict[str, Any]) -> bool:
-    if isinstance(node, ValuePath):
-        raise errors.InvalidFilter("schemas takes no value filter")
-    return any(leaf(node, urn, SCHEMAS) for urn in resource.get("schemas", []))
 
 
 def _get(container: Any, name: str) -> Any:

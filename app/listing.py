@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
@@ -10,11 +10,7 @@ from typing import Any
 
 from app import config, errors, filters, query, rendering, store
 from app.resources import GROUP, RESOURCE_TYPES, USER, ResourceType
-from app.selection import Selection, parse_selection
-
-Renderer = Callable[[Sequence[store.Row], Selection], list[dict[str, Any]]]
-RENDERERS: dict[str, Renderer] = {"User": rendering.users, "Group": rendering.groups}
-TABLES = {"User": "users", "Group": "groups"}
+from app.selection import parse_selection
 
 
 @dataclass(frozen=True)
@@ -55,7 +51,9 @@ def search(resource_type: ResourceType, wanted: Query) -> dict[str, Any]:
     start, size = wanted.page()
     total, rows = _plan(resource_type, wanted)(size, start - 1)
     selection = parse_selection(resource_type, wanted.attributes, wanted.excluded_attributes)
-    return rendering.list_response(RENDERERS[resource_type.name](rows, selection), total, start)
+    return rendering.list_response(
+        rendering.resources(resource_type, rows, selection), total, start
+    )
 
 
 def search_all(wanted: Query) -> dict[str, Any]:
@@ -82,7 +80,7 @@ def search_all(wanted: Query) -> dict[str, Any]:
         count, rows = plan(room, max(offset - total, 0))
         total += count
         selection = parse_selection(resource_type, wanted.attributes, wanted.excluded_attributes)
-        resources += RENDERERS[resource_type.name](rows, selection)
+        resources += rendering.resources(resource_type, rows, selection)
     return rendering.list_response(resources, total, start)
 
 
@@ -95,7 +93,7 @@ def _plan(
     )
 
     def run(limit: int, offset: int) -> tuple[int, list[store.Row]]:
-        return store.search(resource_type.name, where, params, order, limit, offset)
+        return store.search(resource_type, where, params, order, limit, offset)
 
     return run
 
@@ -105,9 +103,6 @@ def _compiled(
     type_name: str, filter_text: str | None, sort_by: str | None, sort_order: str | None
 ) -> tuple[str | None, Mapping[str, Any], str | None]:
     """(WHERE, parameters, ORDER BY) for a query; the same lookup recurs on every Okta push."""
-    resource_type = RESOURCE_TYPES[type_name]
-    table = TABLES[type_name]
     node = filters.parse(filter_text) if filter_text and filter_text.strip() else None
-    where = query.compile_filter(resource_type, node, table)
-    order = query.compile_sort(resource_type, sort_by, sort_order, table, where.params)
-    return where.sql, MappingProxyType(where.params), order
+    compiled = query.compile(RESOURCE_TYPES[type_name], node, sort_by, sort_order)
+    return compiled.where, MappingProxyType(compiled.params), compiled.order_by

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import connexion
@@ -13,7 +12,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import config, errors, spec, store
+from app import config, database, errors, spec
 from app.middleware import RequestNormalizer
 
 
@@ -38,7 +37,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     settings = (settings or config.from_env()).with_overrides(**overrides)
     settings, _ = config.ensure_token(settings)
     config.use(settings)
-    store.db()  # opens the file and applies migrations now, so a bad path fails at start
+    database.db()  # opens the file and applies migrations now, so a bad path fails at start
     app = connexion.AsyncApp(
         __name__,
         specification_dir=str(spec.SPEC_PATH.parent),
@@ -58,6 +57,3 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     app.add_error_handler(UnicodeDecodeError, errors.unicode_error_handler)
     app.add_error_handler(Exception, errors.unexpected_error_handler)
     return app
-
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

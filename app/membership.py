@@ -3,14 +3,19 @@
 A 100,000-member group is never loaded to add or remove one member: `add`, `replace`, removal
 by `members[value eq "id"]` (or an `or` of those) and Entra's removal by value list each become
 one statement per member. Other member filters fall back to reading the members.
+
+`split` is pure; `apply` runs one change inside the caller's write transaction.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import errors
+from app import errors, store
+from app.checks import Checked
+from app.evaluate import element_matches
 from app.filters import AttrPath, Compare, Node, Or
 from app.patch import Operation
 
@@ -21,7 +26,8 @@ class Change:
 
     kind: str  # "add", "remove", "clear", "set", or "remove_matching"
     ids: list[str] = field(default_factory=list)
-    filter: Node | None = None
+    filter: Node | None = None  # for remove_matching: as written, for the error message
+    checked: Checked | None = None  # and checked, to evaluate against each member
 
 
 def split(operations: list[Operation]) -> tuple[list[Operation], list[Change]]:
@@ -43,8 +49,8 @@ def split(operations: list[Operation]) -> tuple[list[Operation], list[Change]]:
         elif path.attribute.name == "members" and path.urn is None:
             if path.sub is not None:
                 raise errors.InvalidPath(f"{path}: change members as a whole, not {path.sub.name}")
-            if path.filter is not None:
-                changes.append(_filtered(operation.op, path.filter, operation.value))
+            if path.filter is not None and path.checked is not None:
+                changes.append(_filtered(operation.op, path.filter, path.checked))
             else:
                 changes.append(_change(operation.op, operation.value))
         else:
@@ -60,13 +66,13 @@ def _change(op: str, value: Any) -> Change:
     return Change("add" if op == "add" else "set", ids)
 
 
-def _filtered(op: str, node: Node, value: Any) -> Change:
+def _filtered(op: str, node: Node, checked: Checked) -> Change:
     if op != "remove":
         raise errors.InvalidPath("members[...] takes remove only; add or replace members by value")
     ids = _value_equalities(node)
     if ids is not None:
         return Change("remove", ids)
-    return Change("remove_matching", filter=node)
+    return Change("remove_matching", filter=node, checked=checked)
 
 
 def _value_equalities(node: Node) -> list[str] | None:
@@ -103,3 +109,30 @@ def member_ids(value: Any) -> list[str]:
             raise errors.InvalidValue("groups cannot be members of groups here; members are users")
         ids.append(item["value"])
     return ids
+
+
+def apply(conn: sqlite3.Connection, group_id: str, change: Change) -> None:
+    """Run one membership change on the membership table (inside a write transaction)."""
+    if change.kind == "add":
+        store.add_members(conn, group_id, change.ids)
+    elif change.kind == "remove":
+        # Removing a non-member is a no-op rather than noTarget: Okta retries a PATCH whose
+        # answer it did not receive, and the retry must not fail.
+        store.remove_members(conn, group_id, change.ids)
+    elif change.kind == "clear":
+        store.clear_members(conn, group_id)
+    elif change.kind == "set":
+        store.clear_members(conn, group_id)
+        store.add_members(conn, group_id, change.ids)
+    else:
+        assert change.checked is not None
+        doomed = [
+            m.value
+            for m in store.members_of([group_id])[group_id]
+            if element_matches(
+                change.checked, {"value": m.value, "display": m.display, "type": "User"}
+            )
+        ]
+        if not doomed:
+            raise errors.NoTarget(f"no member matches members[{change.filter}]")
+        store.remove_members(conn, group_id, doomed)

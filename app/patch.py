@@ -11,9 +11,10 @@ from typing import Any
 
 import orjson
 
-from app import errors, filters
+from app import checks, errors, filters
+from app.checks import Checked
 from app.evaluate import element_matches
-from app.filters import And, Compare, Node, Not, Or, ValuePath
+from app.filters import And, Compare, Node
 from app.resources import Attribute, ResourceType, primaries_of, settle_primary
 
 IGNORED_IN_VALUE = {"schemas", "id", "meta"}
@@ -26,7 +27,8 @@ class Path:
     urn: str | None
     attribute: Attribute
     sub: Attribute | None = None
-    filter: Node | None = None
+    filter: Node | None = None  # as written, for messages and for creating a missing value
+    checked: Checked | None = None  # the same filter, checked against the sub-attributes
 
     def __str__(self) -> str:
         text = f"{self.urn}:{self.attribute.name}" if self.urn else self.attribute.name
@@ -74,24 +76,15 @@ def parse_path(resource_type: ResourceType, text: str) -> Path:
     if resolved is None:
         raise errors.InvalidPath(f"no attribute {head!r} on {resource_type.name}")
     urn, attribute, sub = resolved
+    checked = None
     if filter_node is not None:
         if not (attribute.multi_valued and attribute.type == "complex"):
             raise errors.InvalidPath(f"{attribute.name} is not multi-valued; it takes no filter")
-        _check_value_filter(filter_node, attribute)
-    return Path(urn, attribute, sub, filter_node)
-
-
-def _check_value_filter(node: Node, attribute: Attribute) -> None:
-    """Every name inside `attr[...]` must be one of attr's sub-attributes (else invalidPath)."""
-    if isinstance(node, And | Or):
-        _check_value_filter(node.left, attribute)
-        _check_value_filter(node.right, attribute)
-    elif isinstance(node, Not):
-        _check_value_filter(node.expr, attribute)
-    elif isinstance(node, ValuePath) or node.path.sub or node.path.urn:
-        raise errors.InvalidPath(f"{node} inside {attribute.name}[...] must name a sub-attribute")
-    elif node.path.attr.lower() not in attribute.sub:
-        raise errors.InvalidPath(f"{attribute.name} has no sub-attribute {node.path.attr!r}")
+        try:
+            checked = checks.check_within(attribute, filter_node)
+        except errors.InvalidFilter as exc:
+            raise errors.InvalidPath(f"bad filter in path {text!r}: {exc.detail}") from exc
+    return Path(urn, attribute, sub, filter_node, checked)
 
 
 def parse_operations(
@@ -274,13 +267,11 @@ class _State:
             container.pop(name, None)
 
     def filtered(self, op: str, path: Path, container: dict[str, Any], value: Any) -> None:
-        assert path.filter is not None
-        name, attribute = path.attribute.name, path.attribute
+        assert path.filter is not None and path.checked is not None
+        name, checked = path.attribute.name, path.checked
         values = container.get(name, [])
         hits = [
-            i
-            for i, v in enumerate(values)
-            if isinstance(v, dict) and element_matches(path.filter, v, attribute)
+            i for i, v in enumerate(values) if isinstance(v, dict) and element_matches(checked, v)
         ]
         if not hits:
             created = _from_equality(path.filter) if op == "add" else None

@@ -1,14 +1,14 @@
 """Conditional requests with weak ETags (RFC 7644 §3.14, RFC 7232 §3.1-3.2).
 
 A resource's ETag is `W/"<version>"`; the version goes up on every change, a group's on every
-membership change too.
+membership change too. If-Match is checked by the write statement itself (app/store.py), so a
+stale version is 412 and nothing changes.
 """
 
 from __future__ import annotations
 
 from connexion import request
 
-from app import errors
 from app.resources import etag
 
 
@@ -17,16 +17,19 @@ def _tags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
-def check_if_match(version: int) -> None:
-    """For PUT, PATCH and DELETE: a stale If-Match is 412 and nothing changes."""
+def expected_versions() -> frozenset[int] | None:
+    """For PUT, PATCH and DELETE: the versions If-Match accepts; None when any will do.
+
+    A tag that names no version of ours (`"abc"`) matches nothing.
+    """
     header = request.headers.get("if-match")
     if header is None:
-        return
+        return None
     tags = _tags(header)
-    if "*" not in tags and etag(version).removeprefix("W/") not in tags:
-        raise errors.PreconditionFailed(
-            f"If-Match {header} does not match the current version {etag(version)}"
-        )
+    if "*" in tags:
+        return None
+    versions = (tag.strip('"') for tag in tags)
+    return frozenset(int(v) for v in versions if v.isascii() and v.isdigit() and str(int(v)) == v)
 
 
 def not_modified(version: int) -> bool:

@@ -9,9 +9,11 @@ from connexion import request
 
 from app import config, spec, store
 from app.resources import GROUP, USER, ResourceType, etag, meta, to_scim
-from app.selection import Selection, project
+from app.selection import Selection, parse_selection, project
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+# What a handler returns to Connexion: (body, status, headers).
+Response = tuple[Any, int, dict[str, str]]
 
 
 def base_url() -> str:
@@ -23,47 +25,70 @@ def base_url() -> str:
     return f"{url.scheme}://{url.netloc}{spec.base_path()}"
 
 
-def users(rows: Sequence[store.Row], selection: Selection) -> list[dict[str, Any]]:
-    """Users as SCIM resources; `groups` is read from the membership table only when wanted."""
+def resources(
+    resource_type: ResourceType, rows: Sequence[store.Row], selection: Selection
+) -> list[dict[str, Any]]:
+    """Rows as SCIM resources; a user's `groups` and a group's `members` are read from the
+    membership table only when the selection wants them (a group can have 100,000s)."""
     base = base_url()
-    memberships = store.groups_of([r.id for r in rows]) if selection.wants("groups") else {}
+    related = _related(resource_type, rows, selection, base)
     out = []
     for row in rows:
-        extra = {}
-        if memberships.get(row.id):
-            extra["groups"] = [
-                {"value": gid, "display": name, "$ref": f"{base}/Groups/{gid}", "type": "direct"}
-                for gid, name in memberships[row.id]
-            ]
-        resource = to_scim(USER, row.id, row.resource, _meta(USER, row, base), extra)
-        out.append(project(USER, resource, selection))
+        row_meta = meta(resource_type, row.id, row.version, row.created, row.last_modified, base)
+        resource = to_scim(resource_type, row.id, row.resource, row_meta, related.get(row.id))
+        out.append(project(resource_type, resource, selection))
     return out
 
 
-def groups(rows: Sequence[store.Row], selection: Selection) -> list[dict[str, Any]]:
-    """Groups as SCIM resources; members are read only when wanted (they can be 100,000s)."""
-    base = base_url()
-    members = store.members_of([r.id for r in rows]) if selection.wants("members") else {}
-    out = []
-    for row in rows:
-        extra = {}
-        if members.get(row.id):
-            extra["members"] = [
-                {
-                    "value": m.value,
-                    "display": m.display,
-                    "$ref": f"{base}/Users/{m.value}",
-                    "type": "User",
-                }
-                for m in members[row.id]
-            ]
-        resource = to_scim(GROUP, row.id, row.resource, _meta(GROUP, row, base), extra)
-        out.append(project(GROUP, resource, selection))
-    return out
+def _related(
+    resource_type: ResourceType, rows: Sequence[store.Row], selection: Selection, base: str
+) -> dict[str, dict[str, Any]]:
+    """Per row id, the attributes read from the membership table: `groups` or `members`."""
+    ids = [r.id for r in rows]
+    if resource_type is USER and selection.wants("groups"):
+        return {
+            uid: {"groups": [_group(base, gid, name) for gid, name in found]}
+            for uid, found in store.groups_of(ids).items()
+            if found
+        }
+    if resource_type is GROUP and selection.wants("members"):
+        return {
+            gid: {"members": [_member(base, m) for m in members]}
+            for gid, members in store.members_of(ids).items()
+            if members
+        }
+    return {}
 
 
-def _meta(resource_type: ResourceType, row: store.Row, base: str) -> dict[str, str]:
-    return meta(resource_type, row.id, row.version, row.created, row.last_modified, base)
+def _group(base: str, group_id: str, name: str) -> dict[str, str]:
+    return {
+        "value": group_id,
+        "display": name,
+        "$ref": f"{base}/Groups/{group_id}",
+        "type": "direct",
+    }
+
+
+def _member(base: str, member: store.Member) -> dict[str, Any]:
+    return {
+        "value": member.value,
+        "display": member.display,
+        "$ref": f"{base}/Users/{member.value}",
+        "type": "User",
+    }
+
+
+def one(
+    resource_type: ResourceType,
+    row: store.Row,
+    attributes: str | None,
+    excluded: str | None,
+    status: int = 200,
+) -> Response:
+    """A single resource as a handler's response, with its ETag (and Location on 201)."""
+    selection = parse_selection(resource_type, attributes, excluded)
+    resource = resources(resource_type, [row], selection)[0]
+    return resource, status, headers(resource_type, row, created=status == 201)
 
 
 def headers(resource_type: ResourceType, row: store.Row, created: bool = False) -> dict[str, str]:
@@ -74,12 +99,12 @@ def headers(resource_type: ResourceType, row: store.Row, created: bool = False) 
     return found
 
 
-def list_response(resources: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
+def list_response(found: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
     """A ListResponse (RFC 7644 §3.4.2); itemsPerPage is the number actually returned."""
     return {
         "schemas": [LIST_SCHEMA],
         "totalResults": total,
         "startIndex": start_index,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
+        "itemsPerPage": len(found),
+        "Resources": found,
     }

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from app.filters import AttrPath
+from app.tables import TABLES, Table
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-BASE_PATH = "/scim/v2"
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,13 @@ class ResourceType:
     @cached_property
     def writable(self) -> dict[str, Attribute]:
         """The attributes a request body can set and the resource's JSON stores."""
-        return {k: a for k, a in self.attributes.items() if k not in STORED_ELSEWHERE}
+        elsewhere = self.table.stored_elsewhere
+        return {k: a for k, a in self.attributes.items() if k not in elsewhere}
+
+    @property
+    def table(self) -> Table:
+        """Where this resource type is stored (app/tables.py)."""
+        return TABLES[self.name]
 
     def resolve(self, path: AttrPath) -> tuple[str | None, Attribute, Attribute | None] | None:
         """(extension URN or None, attribute, sub-attribute) for a path, or None if unknown."""
@@ -134,10 +140,6 @@ def schema_attributes(urn: str) -> dict[str, Attribute]:
 
 
 # --- stored form <-> SCIM form ---------------------------------------------------------------
-
-# Kept out of the stored JSON: `password` is hashed into a column of its own, and a group's
-# `members` live in the membership table.
-STORED_ELSEWHERE = frozenset({"password", "members"})
 
 
 def clean(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:

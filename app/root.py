@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app import listing
-
-Response = tuple[Any, int, dict[str, str]]
+from app.rendering import Response
 
 
 async def search(body: dict[str, Any]) -> Response:

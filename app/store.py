@@ -1,47 +1,29 @@
-"""The only module that reads or writes rows. One connection per worker process.
+"""The only module that reads or writes rows: resources, their side tables and memberships.
 
-Every write runs inside `BEGIN IMMEDIATE` (shared/reference/stack.md §4): a deferred BEGIN
-that later upgrades to a write fails with "database is locked" when another worker wrote
-in between, and busy_timeout cannot help it.
+Table and column names come from app/tables.py; values are always bound parameters. Writes
+take the connection of an open `database.write()` transaction. A write that names the version
+it expects (the request's If-Match) checks it in the statement itself, so a stale version is
+`PreconditionFailed` without a read before the write.
 """
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
-import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import sqlite_utils
 
-from app import config, errors, migrations
+from app import errors, tables
+from app.database import connection
+from app.resources import USER, ResourceType
+from app.tables import GROUPS, MEMBERS_TABLE, USERS
 
-LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
-WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
-
-_db: sqlite_utils.Database | None = None
-
-
-@dataclass
-class _Writers:
-    """The flock file that orders writers across workers; the turn that lets one request of
-    this worker at a time queue for it; how many of this worker's requests wait for a turn."""
-
-    lock: int
-    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
-    queued: int = 0
-
-
-_writers: _Writers | None = None
-_LOCK_WAITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-lock")
-_owner: tuple[int, str] | None = None  # (pid, path) the open connection belongs to
+_COLUMNS = ", ".join(tables.ROW_COLUMNS)
+# The versions a write may find: None means any (no If-Match, or `*`).
+Expected = Collection[int] | None
 
 
 @dataclass(frozen=True)
@@ -63,109 +45,6 @@ class Member:
     display: str | None
 
 
-def open_database(path: str) -> sqlite_utils.Database:
-    """A configured connection: WAL, foreign keys, migrations applied.
-
-    SQLite waits up to LOCK_WAIT_SECONDS for a lock held by another connection (another
-    worker migrating the same file, or a writer that is not one of ours).
-    """
-    timeout = LOCK_WAIT_SECONDS
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
-    database = sqlite_utils.Database(conn)
-    database.enable_wal()
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.create_function("casefold", 1, _casefold, deterministic=True)
-    migrations.apply(database)
-    return database
-
-
-def _casefold(value: str | float | None) -> str | float | None:
-    return value.casefold() if isinstance(value, str) else value
-
-
-def db() -> sqlite_utils.Database:
-    """This process's connection, opened after fork on first use."""
-    global _db, _owner, _writers
-    owner = (os.getpid(), config.get().db_path)
-    if _db is None or _owner != owner:
-        if _db is not None and _owner is not None and _owner[0] == owner[0]:
-            _db.conn.close()
-        if _writers is not None and _owner is not None and _owner[0] == owner[0]:
-            os.close(_writers.lock)
-        _db, _owner = open_database(owner[1]), owner
-        _writers = _Writers(os.open(owner[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600))
-    return _db
-
-
-@asynccontextmanager
-async def write() -> AsyncIterator[sqlite3.Connection]:
-    """A write transaction; everything inside commits together or not at all.
-
-    Workers take turns through an flock on a file beside the database before BEGIN IMMEDIATE:
-    the kernel wakes the next writer the moment the lock is released, where SQLite's busy
-    handler would sleep and poll (1 ms, 2 ms, 5 ms, ...). A writer that has to wait does so
-    in a thread, and this worker serves other requests meanwhile. SQLite's own lock still
-    decides; the flock only orders our workers. Nothing may be awaited inside the block: the
-    connection is shared by every request of this worker.
-    """
-    conn = db().conn
-    assert _writers is not None
-    writers = _writers
-    writers.queued += 1
-    async with writers.turn:
-        writers.queued -= 1
-        try:
-            fcntl.flock(writers.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            await _wait_for(writers.lock)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            with _commit_or_rollback(conn):
-                yield conn
-        finally:
-            fcntl.flock(writers.lock, fcntl.LOCK_UN)
-        if writers.queued:
-            # flock is not fair: let a worker woken by this release take the lock before
-            # this worker's next writer grabs it again.
-            await asyncio.sleep(WRITER_HANDOFF_SECONDS)
-
-
-async def _wait_for(lock: int) -> None:
-    waiting = asyncio.get_running_loop().run_in_executor(
-        _LOCK_WAITER, fcntl.flock, lock, fcntl.LOCK_EX
-    )
-    try:
-        await asyncio.shield(waiting)
-    except asyncio.CancelledError:
-        # The request was cancelled; the thread still gets the lock, so give it back then.
-        waiting.add_done_callback(lambda _: fcntl.flock(lock, fcntl.LOCK_UN))
-        raise
-
-
-@contextmanager
-def write_sync() -> Iterator[sqlite3.Connection]:
-    """The same transaction for scripts and tests that run no event loop."""
-    conn = db().conn
-    conn.execute("BEGIN IMMEDIATE")
-    with _commit_or_rollback(conn):
-        yield conn
-
-
-@contextmanager
-def _commit_or_rollback(conn: sqlite3.Connection) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _json(resource: dict[str, Any]) -> str:
-    return orjson.dumps(resource).decode()
-
-
 def now() -> str:
     """The current time as RFC 3339 UTC with milliseconds."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -175,25 +54,28 @@ def _row(values: Sequence[Any]) -> Row:
     return Row(values[0], orjson.loads(values[1]), values[2], values[3], values[4])
 
 
-_COLUMNS = "id, resource, version, created, last_modified"
-_TABLES = {"User": "users", "Group": "groups"}
-_KEYS = {"User": "user_name_key", "Group": "display_name_key"}
+def _json(resource: dict[str, Any]) -> str:
+    return orjson.dumps(resource).decode()
+
+
+def _missing(resource_type: ResourceType, resource_id: str) -> errors.NotFound:
+    return errors.NotFound(f"{resource_type.name} {resource_id} not found")
 
 
 # --- reads ---------------------------------------------------------------------------------
 
 
-def fetch(resource_type: str, resource_id: str) -> Row:
+def fetch(resource_type: ResourceType, resource_id: str) -> Row:
     """One resource by id, or NotFound."""
-    table = _TABLES[resource_type]
-    found = db().execute(f"SELECT {_COLUMNS} FROM {table} WHERE id = ?", [resource_id]).fetchone()
+    sql = f"SELECT {_COLUMNS} FROM {resource_type.table.name} WHERE id = ?"
+    found = connection().execute(sql, [resource_id]).fetchone()
     if found is None:
-        raise errors.NotFound(f"{resource_type} {resource_id} not found")
+        raise _missing(resource_type, resource_id)
     return _row(found)
 
 
 def search(
-    resource_type: str,
+    resource_type: ResourceType,
     where: str | None,
     params: Mapping[str, Any],
     order_by: str | None,
@@ -207,25 +89,26 @@ def search(
     answered from the b-tree, and the page starts at the `seq` found by skipping `offset`
     entries of the narrow seq index instead of whole rows.
     """
-    table = _TABLES[resource_type]
-    conn = db().conn
+    table = resource_type.table
+    name = table.name
+    conn = connection()
     bound = {**params, "lim": limit, "off": offset}
     if where is None:
-        total = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        total = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
         if limit <= 0 or offset >= total:
             return total, []
         if order_by is None:
             sql = (
-                f"SELECT {_COLUMNS} FROM {table} WHERE seq >= (SELECT seq FROM {table} INDEXED BY"
-                f" ix_{table}_seq ORDER BY seq LIMIT 1 OFFSET :off) ORDER BY seq LIMIT :lim"
+                f"SELECT {_COLUMNS} FROM {name} WHERE seq >= (SELECT seq FROM {name} INDEXED BY"
+                f" {table.seq_index} ORDER BY seq LIMIT 1 OFFSET :off) ORDER BY seq LIMIT :lim"
             )
         else:
-            sql = f"SELECT {_COLUMNS} FROM {table} ORDER BY {order_by} LIMIT :lim OFFSET :off"
+            sql = f"SELECT {_COLUMNS} FROM {name} ORDER BY {order_by} LIMIT :lim OFFSET :off"
         return total, [_row(r) for r in conn.execute(sql, bound)]
     # A filtered query (Okta's lookup) counts its matches in the same statement.
     order = order_by or "seq"
     sql = (
-        f"SELECT {_COLUMNS}, count(*) OVER () FROM {table} WHERE {where}"
+        f"SELECT {_COLUMNS}, count(*) OVER () FROM {name} WHERE {where}"
         f" ORDER BY {order} LIMIT max(:lim, 1) OFFSET :off"
     )
     rows = conn.execute(sql, bound).fetchall()
@@ -233,14 +116,15 @@ def search(
         return rows[0][-1], [_row(r) for r in rows[:limit]]
     if offset == 0:
         return 0, []
-    total = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", dict(params)).fetchone()[0]
+    total = conn.execute(f"SELECT count(*) FROM {name} WHERE {where}", dict(params)).fetchone()[0]
     return total, []
 
 
 def has_more_members(group_id: str, limit: int) -> bool:
     """Whether a group has more than `limit` members, reading at most limit + 1 index entries."""
-    sql = "SELECT 1 FROM group_members WHERE group_id = ? LIMIT 1 OFFSET ?"
-    return db().execute(sql, [group_id, limit]).fetchone() is not None
+    own = tables.GROUP_MEMBERS.own
+    sql = f"SELECT 1 FROM {MEMBERS_TABLE} WHERE {own} = ? LIMIT 1 OFFSET ?"
+    return connection().execute(sql, [group_id, limit]).fetchone() is not None
 
 
 def groups_of(user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
@@ -248,12 +132,14 @@ def groups_of(user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     found: dict[str, list[tuple[str, str]]] = {uid: [] for uid in user_ids}
     if not user_ids:
         return found
+    side = tables.USER_GROUPS
     marks = ",".join("?" * len(user_ids))
     sql = (
-        "SELECT m.user_id, g.id, json_extract(g.resource, '$.displayName') FROM group_members m"
-        f" JOIN groups g ON g.id = m.group_id WHERE m.user_id IN ({marks}) ORDER BY g.seq"
+        f"SELECT m.{side.own}, g.id, json_extract(g.resource, '$.displayName')"
+        f" FROM {MEMBERS_TABLE} m JOIN {GROUPS.name} g ON g.id = m.{side.other}"
+        f" WHERE m.{side.own} IN ({marks}) ORDER BY g.seq"
     )
-    for user_id, group_id, display in db().execute(sql, list(user_ids)):
+    for user_id, group_id, display in connection().execute(sql, list(user_ids)):
         found[user_id].append((group_id, display))
     return found
 
@@ -263,139 +149,185 @@ def members_of(group_ids: Sequence[str]) -> dict[str, list[Member]]:
     found: dict[str, list[Member]] = {gid: [] for gid in group_ids}
     if not group_ids:
         return found
+    side = tables.GROUP_MEMBERS
     marks = ",".join("?" * len(group_ids))
     sql = (
-        "SELECT m.group_id, u.id, coalesce(json_extract(u.resource, '$.displayName'),"
-        " json_extract(u.resource, '$.userName')) FROM group_members m"
-        f" JOIN users u ON u.id = m.user_id WHERE m.group_id IN ({marks}) ORDER BY u.seq"
+        f"SELECT m.{side.own}, u.id, coalesce(json_extract(u.resource, '$.displayName'),"
+        f" json_extract(u.resource, '$.userName')) FROM {MEMBERS_TABLE} m"
+        f" JOIN {USERS.name} u ON u.id = m.{side.other} WHERE m.{side.own} IN ({marks})"
+        " ORDER BY u.seq"
     )
-    for group_id, user_id, display in db().execute(sql, list(group_ids)):
+    for group_id, user_id, display in connection().execute(sql, list(group_ids)):
         found[group_id].append(Member(user_id, display))
     return found
 
 
-# --- writes (call inside `with write():`) ----------------------------------------------------
+# --- writes (call inside `with database.write() as conn:`) -----------------------------------
 
 
 def insert(
     conn: sqlite3.Connection,
-    resource_type: str,
+    resource_type: ResourceType,
     resource_id: str,
     resource: dict[str, Any],
-    key: str,
     password_hash: str | None = None,
 ) -> Row:
     """Store a new resource; a taken unique key (userName) raises Uniqueness."""
+    table = resource_type.table
     stamp = now()
-    table, key_column = _TABLES[resource_type], _KEYS[resource_type]
     columns: dict[str, str | None] = {
         "id": resource_id,
         "resource": _json(resource),
-        key_column: key,
+        table.key.name: tables.key_of(table, resource),
         "created": stamp,
         "last_modified": stamp,
     }
-    if resource_type == "User":
-        columns["password_hash"] = password_hash
+    if table.password is not None:
+        columns[table.password] = password_hash
     names = ", ".join(columns)
     marks = ", ".join(f":{name}" for name in columns)
-    sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) RETURNING {_COLUMNS}"
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) RETURNING {_COLUMNS}"
     try:
         row = _row(conn.execute(sql, columns).fetchone())
     except sqlite3.IntegrityError as exc:
         raise _conflict(resource_type, resource) from exc
-    if resource_type == "User":
-        _index_emails(conn, resource_id, resource)
+    _index_values(conn, resource_type, resource_id, resource)
     return row
 
 
 def update(
     conn: sqlite3.Connection,
-    resource_type: str,
+    resource_type: ResourceType,
     resource_id: str,
     resource: dict[str, Any],
-    key: str,
+    expected: Expected = None,
     password_hash: str | None = None,
 ) -> Row:
     """Overwrite a resource and bump its version; password_hash None keeps the stored one."""
-    table, key_column = _TABLES[resource_type], _KEYS[resource_type]
-    sql = (
-        f"UPDATE {table} SET resource = :resource, {key_column} = :key, version = version + 1,"
-        " last_modified = :now"
-    )
-    if password_hash is not None:
-        sql += ", password_hash = :password_hash"
-    params = {
+    table = resource_type.table
+    params: dict[str, Any] = {
         "resource": _json(resource),
-        "key": key,
+        "key": tables.key_of(table, resource),
         "now": now(),
         "id": resource_id,
-        "password_hash": password_hash,
     }
+    sets = f"resource = :resource, {table.key.name} = :key"
+    if password_hash is not None and table.password is not None:
+        sets += f", {table.password} = :password_hash"
+        params["password_hash"] = password_hash
     try:
-        found = conn.execute(sql + f" WHERE id = :id RETURNING {_COLUMNS}", params).fetchone()
+        row = _bump(conn, resource_type, resource_id, expected, sets, params)
     except sqlite3.IntegrityError as exc:
         raise _conflict(resource_type, resource) from exc
+    _index_values(conn, resource_type, resource_id, resource)
+    return row
+
+
+def touch(
+    conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str, expected: Expected
+) -> Row:
+    """Bump version and lastModified (a membership change is a change of the group)."""
+    return _bump(conn, resource_type, resource_id, expected, "", {"id": resource_id, "now": now()})
+
+
+def _bump(
+    conn: sqlite3.Connection,
+    resource_type: ResourceType,
+    resource_id: str,
+    expected: Expected,
+    sets: str,
+    params: dict[str, Any],
+) -> Row:
+    changes = f"{sets}, " if sets else ""
+    sql = (
+        f"UPDATE {resource_type.table.name} SET {changes}version = version + 1,"
+        f" last_modified = :now WHERE id = :id{_version_condition(expected, params)}"
+        f" RETURNING {_COLUMNS}"
+    )
+    found = conn.execute(sql, params).fetchone()
     if found is None:
-        raise errors.NotFound(f"{resource_type} {resource_id} not found")
-    if resource_type == "User":
-        _index_emails(conn, resource_id, resource)
+        raise _why_unchanged(conn, resource_type, resource_id, expected)
     return _row(found)
 
 
-def _index_emails(conn: sqlite3.Connection, user_id: str, resource: dict[str, Any]) -> None:
-    conn.execute("DELETE FROM user_emails WHERE user_id = ?", [user_id])
-    values = {
-        e["value"].casefold()
-        for e in resource.get("emails", [])
-        if isinstance(e, dict) and isinstance(e.get("value"), str)
-    }
-    conn.executemany(
-        "INSERT INTO user_emails (value_key, user_id) VALUES (?, ?)",
-        [(value, user_id) for value in values],
+def delete(
+    conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str, expected: Expected
+) -> None:
+    """Remove a resource; its memberships and indexed values go with it (ON DELETE CASCADE)."""
+    if resource_type is USER:  # its groups lose a member: that changes their version
+        side = tables.USER_GROUPS
+        conn.execute(
+            f"UPDATE {GROUPS.name} SET version = version + 1, last_modified = ? WHERE id IN"
+            f" (SELECT {side.other} FROM {MEMBERS_TABLE} WHERE {side.own} = ?)",
+            [now(), resource_id],
+        )
+    params: dict[str, Any] = {"id": resource_id}
+    condition = _version_condition(expected, params)
+    sql = f"DELETE FROM {resource_type.table.name} WHERE id = :id{condition}"
+    if conn.execute(sql, params).rowcount == 0:
+        raise _why_unchanged(conn, resource_type, resource_id, expected)
+
+
+def _version_condition(expected: Expected, params: dict[str, Any]) -> str:
+    """` AND version IN (...)` for an If-Match, binding the versions into params."""
+    if expected is None:
+        return ""
+    names = []
+    for n, version in enumerate(sorted(expected)):
+        params[f"v{n}"] = version
+        names.append(f":v{n}")
+    return f" AND version IN ({', '.join(names)})" if names else " AND 0"
+
+
+def _why_unchanged(
+    conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str, expected: Expected
+) -> errors.ScimError:
+    """NotFound, or PreconditionFailed when the row exists at a version not expected."""
+    sql = f"SELECT version FROM {resource_type.table.name} WHERE id = ?"
+    found = conn.execute(sql, [resource_id]).fetchone()
+    if found is None:
+        return _missing(resource_type, resource_id)
+    wanted = ", ".join(f'W/"{v}"' for v in sorted(expected or ())) or "no version"
+    return errors.PreconditionFailed(
+        f'If-Match {wanted} does not match the current version W/"{found[0]}"'
     )
 
 
-def touch(conn: sqlite3.Connection, resource_type: str, resource_id: str) -> Row:
-    """Bump version and lastModified (a membership change is a change of the group)."""
-    table = _TABLES[resource_type]
-    found = conn.execute(
-        f"UPDATE {table} SET version = version + 1, last_modified = ? WHERE id = ?"
-        f" RETURNING {_COLUMNS}",
-        [now(), resource_id],
-    ).fetchone()
-    if found is None:
-        raise errors.NotFound(f"{resource_type} {resource_id} not found")
-    return _row(found)
-
-
-def delete(conn: sqlite3.Connection, resource_type: str, resource_id: str) -> None:
-    """Remove a resource; its memberships go with it (ON DELETE CASCADE)."""
-    table = _TABLES[resource_type]
-    if resource_type == "User":  # its groups lose a member: that changes their version
-        conn.execute(
-            "UPDATE groups SET version = version + 1, last_modified = ? WHERE id IN"
-            " (SELECT group_id FROM group_members WHERE user_id = ?)",
-            [now(), resource_id],
+def _index_values(
+    conn: sqlite3.Connection, resource_type: ResourceType, owner: str, resource: dict[str, Any]
+) -> None:
+    """Rewrite the side tables that index this resource's values (a user's emails)."""
+    table = resource_type.table
+    for name in table.kept_values:
+        index = table.value_indexes[name]
+        conn.execute(f"DELETE FROM {index.table} WHERE {index.owner} = ?", [owner])
+        values = {
+            item["value"].casefold() if index.folded else item["value"]
+            for item in resource.get(resource_type.attributes[name].name, [])
+            if isinstance(item, dict) and isinstance(item.get("value"), str)
+        }
+        conn.executemany(
+            f"INSERT INTO {index.table} ({index.value}, {index.owner}) VALUES (?, ?)",
+            [(value, owner) for value in values],
         )
-    if conn.execute(f"DELETE FROM {table} WHERE id = ?", [resource_id]).rowcount == 0:
-        raise errors.NotFound(f"{resource_type} {resource_id} not found")
 
 
 def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]) -> None:
     """Add users to a group; already-present members are left as they are."""
+    side = tables.GROUP_MEMBERS
     wanted = list(dict.fromkeys(user_ids))
     _require_users(conn, wanted)
     conn.executemany(
-        "INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?, ?)",
+        f"INSERT OR IGNORE INTO {MEMBERS_TABLE} ({side.own}, {side.other}) VALUES (?, ?)",
         [(group_id, uid) for uid in wanted],
     )
 
 
 def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]) -> int:
     """Remove these users from a group; returns how many were members."""
+    side = tables.GROUP_MEMBERS
     cursor = conn.executemany(
-        "DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
+        f"DELETE FROM {MEMBERS_TABLE} WHERE {side.own} = ? AND {side.other} = ?",
         [(group_id, uid) for uid in dict.fromkeys(user_ids)],
     )
     return cursor.rowcount
@@ -403,7 +335,7 @@ def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[s
 
 def clear_members(conn: sqlite3.Connection, group_id: str) -> None:
     """Empty a group."""
-    conn.execute("DELETE FROM group_members WHERE group_id = ?", [group_id])
+    conn.execute(f"DELETE FROM {MEMBERS_TABLE} WHERE {tables.GROUP_MEMBERS.own} = ?", [group_id])
 
 
 def _require_users(conn: sqlite3.Connection, user_ids: list[str]) -> None:
@@ -411,14 +343,13 @@ def _require_users(conn: sqlite3.Connection, user_ids: list[str]) -> None:
     for start in range(0, len(user_ids), 500):
         chunk = user_ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for (found,) in conn.execute(f"SELECT id FROM users WHERE id IN ({marks})", chunk):
+        for (found,) in conn.execute(f"SELECT id FROM {USERS.name} WHERE id IN ({marks})", chunk):
             missing.discard(found)
     if missing:
         names = ", ".join(sorted(missing)[:5])
         raise errors.InvalidValue(f"members must be existing users; unknown: {names}")
 
 
-def _conflict(resource_type: str, resource: dict[str, Any]) -> errors.ScimError:
-    if resource_type == "User":
-        return errors.Uniqueness(f"userName {resource.get('userName')!r} is already taken")
-    return errors.Uniqueness(f"displayName {resource.get('displayName')!r} is already taken")
+def _conflict(resource_type: ResourceType, resource: dict[str, Any]) -> errors.ScimError:
+    name = resource_type.table.key_attribute
+    return errors.Uniqueness(f"{name} {resource.get(name)!r} is already taken")

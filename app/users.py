@@ -7,13 +7,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from app import listing, preconditions, rendering, spec, store
+from app import database, listing, preconditions, rendering, spec, store
 from app import patch as patching
 from app.passwords import hash_password
+from app.rendering import Response
 from app.resources import USER, clean, normalize_primary
-from app.selection import parse_selection
 
-Response = tuple[Any, int, dict[str, str]]
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-hash")
 
 
@@ -42,10 +41,10 @@ async def get(
     user_id: str, attributes: str | None = None, excluded_attributes: str | None = None
 ) -> Response:
     """RFC 7644 §3.4.1: one user by id; 304 when If-None-Match names its version."""
-    row = store.fetch("User", user_id)
+    row = store.fetch(USER, user_id)
     if preconditions.not_modified(row.version):
         return None, 304, rendering.headers(USER, row)
-    return _one(row, attributes, excluded_attributes, 200)
+    return rendering.one(USER, row, attributes, excluded_attributes)
 
 
 async def create(
@@ -54,9 +53,9 @@ async def create(
     """RFC 7644 §3.3: create a user; userName is unique regardless of letter case (409)."""
     stored = _stored(body)
     password_hash = await _hash(body.get("password"))
-    async with store.write() as conn:
-        row = store.insert(conn, "User", str(uuid.uuid4()), stored, _key(stored), password_hash)
-    return _one(row, attributes, excluded_attributes, 201)
+    async with database.write() as conn:
+        row = store.insert(conn, USER, str(uuid.uuid4()), stored, password_hash)
+    return rendering.one(USER, row, attributes, excluded_attributes, 201)
 
 
 async def replace(
@@ -68,10 +67,10 @@ async def replace(
     """RFC 7644 §3.5.1: replace a user; `password` is kept unless the body carries one."""
     stored = _stored(body)
     password_hash = await _hash(body.get("password"))
-    async with store.write() as conn:
-        preconditions.check_if_match(store.fetch("User", user_id).version)
-        row = store.update(conn, "User", user_id, stored, _key(stored), password_hash)
-    return _one(row, attributes, excluded_attributes, 200)
+    expected = preconditions.expected_versions()
+    async with database.write() as conn:
+        row = store.update(conn, USER, user_id, stored, expected, password_hash)
+    return rendering.one(USER, row, attributes, excluded_attributes)
 
 
 async def patch(
@@ -85,21 +84,21 @@ async def patch(
     password_hash = None
     if patching.sets_password(operations):
         # Hash before the transaction opens: nothing is awaited while it holds the write lock.
-        preview = patching.apply(USER, store.fetch("User", user_id).resource, operations)
+        preview = patching.apply(USER, store.fetch(USER, user_id).resource, operations)
         password_hash = await _hash(preview.password)
-    async with store.write() as conn:
-        current = store.fetch("User", user_id)
-        preconditions.check_if_match(current.version)
+    expected = preconditions.expected_versions()
+    async with database.write() as conn:
+        current = store.fetch(USER, user_id)
         stored = _stored(patching.apply(USER, current.resource, operations).resource)
-        row = store.update(conn, "User", user_id, stored, _key(stored), password_hash)
-    return _one(row, attributes, excluded_attributes, 200)
+        row = store.update(conn, USER, user_id, stored, expected, password_hash)
+    return rendering.one(USER, row, attributes, excluded_attributes)
 
 
 async def delete(user_id: str) -> Response:
     """RFC 7644 §3.6: delete a user and its group memberships."""
-    async with store.write() as conn:
-        preconditions.check_if_match(store.fetch("User", user_id).version)
-        store.delete(conn, "User", user_id)
+    expected = preconditions.expected_versions()
+    async with database.write() as conn:
+        store.delete(conn, USER, user_id, expected)
     return None, 204, {}
 
 
@@ -110,20 +109,9 @@ def _stored(body: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def _key(stored: dict[str, Any]) -> str:
-    # RFC 7643 §4.1.1: userName is caseExact false; casefold() folds beyond ASCII.
-    return str(stored["userName"]).casefold()
-
-
 async def _hash(password: Any) -> str | None:
     if not password:
         return None
     # scrypt takes tens of milliseconds: off the event loop, outside any transaction, in one
     # thread per worker so that concurrent creates queue instead of each holding 16 MiB.
     return await asyncio.get_running_loop().run_in_executor(_HASHER, hash_password, str(password))
-
-
-def _one(row: store.Row, attributes: str | None, excluded: str | None, status: int) -> Response:
-    selection = parse_selection(USER, attributes, excluded)
-    resource = rendering.users([row], selection)[0]
-    return resource, status, rendering.headers(USER, row, created=status == 201)

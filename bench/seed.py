@@ -73,27 +73,28 @@ def _child(*args: str) -> None:
 
 
 def _seed(users: int, members: int, manifest: str) -> None:
-    from app import resources, store
+    from app import database, resources, store
+    from app.resources import GROUP, USER
 
     rng = random.Random(5)
     seeded: list[tuple[str, str]] = []
-    with store.write_sync() as conn:
+    with database.write_sync() as conn:
         for index in range(users):
-            body = resources.clean(resources.USER, user_body(index))
-            row = store.insert(conn, "User", str(uuid.uuid4()), body, body["userName"].casefold())
+            body = resources.clean(USER, user_body(index))
+            row = store.insert(conn, USER, str(uuid.uuid4()), body)
             seeded.append((row.id, body["userName"]))
         ids = [user_id for user_id, _ in seeded]
         big, empty = str(uuid.uuid4()), str(uuid.uuid4())
-        store.insert(conn, "Group", big, {"displayName": "Big"}, "big")
+        store.insert(conn, GROUP, big, {"displayName": "Big"})
         store.add_members(conn, big, ids[:members])
-        store.insert(conn, "Group", empty, {"displayName": "Empty"}, "empty")
+        store.insert(conn, GROUP, empty, {"displayName": "Empty"})
         names = ["Big", "Empty"]
         for n in range(1, SMALL_GROUPS + 1):
             gid, name = str(uuid.uuid4()), f"Team {n:02d}"
-            store.insert(conn, "Group", gid, {"displayName": name}, name.casefold())
+            store.insert(conn, GROUP, gid, {"displayName": name})
             store.add_members(conn, gid, rng.sample(ids, min(SMALL_GROUP_SIZE, len(ids))))
             names.append(name)
-    store.db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     big_members = ids[:members]
     rng.shuffle(big_members)
     data = {
@@ -107,15 +108,17 @@ def _seed(users: int, members: int, manifest: str) -> None:
 
 
 def _prune(prefix: str) -> None:
-    from app import store
+    from app import database, store
+    from app.resources import USER
 
     # userName keys are casefolded; a range on the unique index finds every key with the prefix.
-    where = "user_name_key >= :lo AND user_name_key < :hi"
+    key = USER.table.key.name
+    where = f"{key} >= :lo AND {key} < :hi"
     bounds = {"lo": prefix, "hi": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
-    _, rows = store.search("User", where, bounds, "seq", 10**9, 0)
-    with store.write_sync() as conn:
+    _, rows = store.search(USER, where, bounds, "seq", 10**9, 0)
+    with database.write_sync() as conn:
         for row in rows:
-            store.delete(conn, "User", row.id)
+            store.delete(conn, USER, row.id, None)
 
 
 def main(argv: list[str]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from app import filters, migrations, query, store
+from app import database, filters, migrations, query
 from app.resources import GROUP, USER
 from tests.conftest import ScimClient, assert_scim_error
 
@@ -112,9 +112,9 @@ def test_membership_filters(client: ScimClient) -> None:
 
 def test_values_are_bound_never_formatted() -> None:
     hostile = "x' OR 1=1 --"
-    compiled = query.compile_filter(USER, filters.parse(f'userName eq "{hostile}"'), "users")
+    compiled = query.compile(USER, filters.parse(f'userName eq "{hostile}"'))
     assert hostile.casefold() in compiled.params.values()
-    assert "OR 1=1" not in compiled.sql
+    assert compiled.where is not None and "OR 1=1" not in compiled.where
 
 
 @pytest.mark.parametrize(
@@ -134,10 +134,12 @@ def test_values_are_bound_never_formatted() -> None:
 def test_hot_filters_use_an_index(
     client: ScimClient, resource_type: Any, table: str, text: str, index: str
 ) -> None:
-    compiled = query.compile_filter(resource_type, filters.parse(text), table)
+    compiled = query.compile(resource_type, filters.parse(text))
     plan = (
-        store.db()
-        .execute(f"EXPLAIN QUERY PLAN SELECT id FROM {table} WHERE {compiled.sql}", compiled.params)
+        database.connection()
+        .execute(
+            f"EXPLAIN QUERY PLAN SELECT id FROM {table} WHERE {compiled.where}", compiled.params
+        )
         .fetchall()
     )
     detail = " ".join(row[-1] for row in plan)
@@ -173,7 +175,7 @@ def test_email_index_follows_every_write(client: ScimClient) -> None:
     )
     client.put(f"/Users/{user['id']}", {"userName": "u", "emails": [{"value": "put@example.com"}]})
     client.delete(f"/Users/{user['id']}")
-    assert store.db().execute("SELECT count(*) FROM user_emails").fetchone()[0] == 0
+    assert database.connection().execute("SELECT count(*) FROM user_emails").fetchone()[0] == 0
 
 
 def test_migration_indexes_existing_emails(tmp_path: Any) -> None:

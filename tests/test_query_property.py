@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import evaluate, filters, store
+from app import database, evaluate, filters
 from app.resources import USER
 from tests.conftest import ScimClient
 
@@ -135,7 +135,7 @@ filter_text = st.recursive(
 def test_sql_returns_what_the_evaluator_matches(
     client: ScimClient, users: list[dict[str, Any]], text: str
 ) -> None:
-    with store.write_sync() as conn:
+    with database.write_sync() as conn:
         conn.execute("DELETE FROM users")
     for i, attributes in enumerate(users):
         created = client.post("/Users", {**attributes, "userName": f"{i}{attributes['userName']}"})

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app import passwords, store
+from app import database, passwords
 from tests.conftest import USER_SCHEMA, ScimClient, assert_scim_error
 
 
@@ -124,15 +124,18 @@ def test_put_replaces_and_keeps_password(client: ScimClient) -> None:
         "/Users",
         {"schemas": [USER_SCHEMA], "userName": "pw", "title": "T", "password": "s3cret-Passw0rd"},
     ).json()
-    stored_hash = store.db().execute("SELECT password_hash FROM users").fetchone()[0]
+    stored_hash = database.connection().execute("SELECT password_hash FROM users").fetchone()[0]
     assert stored_hash.startswith("scrypt$") and "s3cret" not in stored_hash
     assert passwords.verify("s3cret-Passw0rd", stored_hash)
     replaced = client.put(f"/Users/{created['id']}", {"userName": "pw", "nickName": "N"}).json()
     assert "title" not in replaced and replaced["nickName"] == "N"
-    assert store.db().execute("SELECT password_hash FROM users").fetchone()[0] == stored_hash
+    assert (
+        database.connection().execute("SELECT password_hash FROM users").fetchone()[0]
+        == stored_hash
+    )
     client.put(f"/Users/{created['id']}", {"userName": "pw", "password": "other"})
     assert passwords.verify(
-        "other", store.db().execute("SELECT password_hash FROM users").fetchone()[0]
+        "other", database.connection().execute("SELECT password_hash FROM users").fetchone()[0]
     )
 
 

@@ -1,4 +1,4 @@
-"""The store's write transactions: workers take turns through an flock beside the database."""
+"""Write transactions (app/database.py): workers take turns through an flock beside the database."""
 
 from __future__ import annotations
 
@@ -9,21 +9,22 @@ from typing import Any
 
 import pytest
 
-from app import config, store
+from app import config, database, errors, store
+from app.resources import GROUP
 from tests.conftest import ScimClient
 
 
 @pytest.fixture
 def other_worker(client: ScimClient) -> Any:
     """An fd on the lock file, as another worker process would hold it."""
-    store.db()  # opens the database and its lock file in this process
+    database.db()  # opens the database and its lock file in this process
     fd = os.open(config.get().db_path + ".lock", os.O_RDWR)
     yield fd
     os.close(fd)
 
 
 def _insert(conn: Any, name: str) -> None:
-    store.insert(conn, "Group", name, {"displayName": name}, name)
+    store.insert(conn, GROUP, name, {"displayName": name})
 
 
 def test_a_write_waits_for_the_other_worker_and_then_lands(other_worker: int) -> None:
@@ -33,7 +34,7 @@ def test_a_write_waits_for_the_other_worker_and_then_lands(other_worker: int) ->
         order: list[str] = []
 
         async def write() -> None:
-            async with store.write() as conn:
+            async with database.write() as conn:
                 _insert(conn, "waited")
             order.append("written")
 
@@ -45,7 +46,7 @@ def test_a_write_waits_for_the_other_worker_and_then_lands(other_worker: int) ->
         return order
 
     assert asyncio.run(scenario()) == ["released", "written"]
-    assert store.fetch("Group", "waited").resource == {"displayName": "waited"}
+    assert store.fetch(GROUP, "waited").resource == {"displayName": "waited"}
 
 
 def test_a_cancelled_waiter_gives_the_lock_back(other_worker: int) -> None:
@@ -53,7 +54,7 @@ def test_a_cancelled_waiter_gives_the_lock_back(other_worker: int) -> None:
 
     async def scenario() -> None:
         async def write() -> None:
-            async with store.write() as conn:
+            async with database.write() as conn:
                 _insert(conn, "never")
 
         task = asyncio.create_task(write())
@@ -67,22 +68,22 @@ def test_a_cancelled_waiter_gives_the_lock_back(other_worker: int) -> None:
     asyncio.run(scenario())
     fcntl.flock(other_worker, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again: no BlockingIOError
     fcntl.flock(other_worker, fcntl.LOCK_UN)
-    with pytest.raises(Exception, match="not found"):
-        store.fetch("Group", "never")
+    with pytest.raises(errors.NotFound, match="not found"):
+        store.fetch(GROUP, "never")
 
 
 def test_a_failed_write_rolls_back_and_releases(other_worker: int) -> None:
     async def scenario() -> None:
-        async with store.write() as conn:
+        async with database.write() as conn:
             _insert(conn, "kept")
         with pytest.raises(RuntimeError):
-            async with store.write() as conn:
+            async with database.write() as conn:
                 _insert(conn, "dropped")
                 raise RuntimeError("boom")
 
     asyncio.run(scenario())
     fcntl.flock(other_worker, fcntl.LOCK_EX | fcntl.LOCK_NB)
     fcntl.flock(other_worker, fcntl.LOCK_UN)
-    assert store.fetch("Group", "kept")
-    with pytest.raises(Exception, match="not found"):
-        store.fetch("Group", "dropped")
+    assert store.fetch(GROUP, "kept")
+    with pytest.raises(errors.NotFound, match="not found"):
+        store.fetch(GROUP, "dropped")

@@ -1,0 +1,155 @@
+"""The SQLite connection of this worker process and its write transaction.
+
+One connection per worker, opened after fork on first use. Every write runs inside
+`async with database.write() as conn:` (or `write_sync()` in scripts): one `BEGIN IMMEDIATE`
+transaction, because a deferred BEGIN that later upgrades to a write fails with "database is
+locked" when another worker wrote in between, and SQLite's busy timeout cannot help it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from app import config, migrations
+
+LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
+WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
+
+
+@dataclass
+class _Writers:
+    """The flock file that orders writers across workers; the turn that lets one request of
+    this worker at a time queue for it; how many of this worker's requests wait for a turn."""
+
+    lock: int
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queued: int = 0
+
+
+@dataclass
+class _Opened:
+    """The open connection, its writers' lock, and the (pid, path) they belong to."""
+
+    database: sqlite_utils.Database
+    writers: _Writers
+    owner: tuple[int, str]
+
+
+_opened: _Opened | None = None
+_LOCK_WAITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-lock")
+
+
+def open_database(path: str) -> sqlite_utils.Database:
+    """A configured connection: WAL, foreign keys, casefold(), migrations applied.
+
+    SQLite waits up to LOCK_WAIT_SECONDS for a lock held by another connection (another
+    worker migrating the same file, or a writer that is not one of ours).
+    """
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=LOCK_WAIT_SECONDS
+    )
+    database = sqlite_utils.Database(conn)
+    database.enable_wal()
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.create_function("casefold", 1, _casefold, deterministic=True)
+    migrations.apply(database)
+    return database
+
+
+def _casefold(value: str | float | None) -> str | float | None:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _current() -> _Opened:
+    global _opened
+    owner = (os.getpid(), config.get().db_path)
+    if _opened is None or _opened.owner != owner:
+        if _opened is not None and _opened.owner[0] == owner[0]:  # same process, new path
+            _opened.database.conn.close()
+            os.close(_opened.writers.lock)
+        lock = os.open(owner[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        _opened = _Opened(open_database(owner[1]), _Writers(lock), owner)
+    return _opened
+
+
+def db() -> sqlite_utils.Database:
+    """This process's database, opened (and migrated) on first use."""
+    return _current().database
+
+
+def connection() -> sqlite3.Connection:
+    """This process's connection, for reads."""
+    return _current().database.conn
+
+
+@asynccontextmanager
+async def write() -> AsyncIterator[sqlite3.Connection]:
+    """A write transaction; everything inside commits together or not at all.
+
+    Workers take turns through an flock on a file beside the database before BEGIN IMMEDIATE:
+    the kernel wakes the next writer the moment the lock is released, where SQLite's busy
+    handler would sleep and poll (1 ms, 2 ms, 5 ms, ...). A writer that has to wait does so
+    in a thread, and this worker serves other requests meanwhile. SQLite's own lock still
+    decides; the flock only orders our workers. Nothing may be awaited inside the block: the
+    connection is shared by every request of this worker.
+    """
+    opened = _current()
+    conn, writers = opened.database.conn, opened.writers
+    writers.queued += 1
+    async with writers.turn:
+        writers.queued -= 1
+        try:
+            fcntl.flock(writers.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await _wait_for(writers.lock)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            with _commit_or_rollback(conn):
+                yield conn
+        finally:
+            fcntl.flock(writers.lock, fcntl.LOCK_UN)
+        if writers.queued:
+            # flock is not fair: let a worker woken by this release take the lock before
+            # this worker's next writer grabs it again.
+            await asyncio.sleep(WRITER_HANDOFF_SECONDS)
+
+
+async def _wait_for(lock: int) -> None:
+    waiting = asyncio.get_running_loop().run_in_executor(
+        _LOCK_WAITER, fcntl.flock, lock, fcntl.LOCK_EX
+    )
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        # The request was cancelled; the thread still gets the lock, so give it back then.
+        waiting.add_done_callback(lambda _: fcntl.flock(lock, fcntl.LOCK_UN))
+        raise
+
+
+@contextmanager
+def write_sync() -> Iterator[sqlite3.Connection]:
+    """The same transaction for scripts and tests that run no event loop."""
+    conn = connection()
+    conn.execute("BEGIN IMMEDIATE")
+    with _commit_or_rollback(conn):
+        yield conn
+
+
+@contextmanager
+def _commit_or_rollback(conn: sqlite3.Connection) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,112 @@
+"""The storage map: which table, column and index holds each SCIM attribute. Pure data.
+
+This is the only module that names a table or a column; `store`, `query`, `migrations`'
+callers and `bench/` read it. The tables themselves are created by app/migrations.py, and
+tests/test_tables.py holds this map to the migrated schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column standing in for an attribute; `folded` columns hold casefold()ed text."""
+
+    name: str
+    folded: bool = False
+
+
+@dataclass(frozen=True)
+class ValueIndex:
+    """`<attribute>.value eq "x"` answered from an index: `owner` ids of rows where `value` = x."""
+
+    table: str
+    value: str
+    owner: str
+    folded: bool = False
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A multi-valued attribute kept in the membership table: this resource's id is in `own`,
+    the attribute's `value` (the other resource's id) in `other`."""
+
+    own: str
+    other: str
+
+
+MEMBERS_TABLE = "group_members"
+GROUP_MEMBERS = Membership(own="group_id", other="user_id")  # Group.members
+USER_GROUPS = Membership(own="user_id", other="group_id")  # User.groups (read-only)
+EMAILS_TABLE = "user_emails"
+EMAILS = ValueIndex(EMAILS_TABLE, value="value_key", owner="user_id", folded=True)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Where one resource type is stored.
+
+    `resource` holds the SCIM JSON without id, meta and the attributes `stored_elsewhere`;
+    `key` is a unique or indexed column derived from `key_attribute` by casefold() (RFC 7643
+    §4.1.1: userName is caseExact false; casefold() folds beyond ASCII, where SQLite's NOCASE
+    folds ASCII only). `columns` maps lower-case SCIM paths to columns that answer filters and
+    sorting on them; `memberships` and `value_indexes` are keyed by lower-case attribute name.
+    """
+
+    name: str
+    key: Column
+    key_attribute: str
+    columns: dict[str, Column]
+    memberships: dict[str, Membership] = field(default_factory=dict)
+    value_indexes: dict[str, ValueIndex] = field(default_factory=dict)
+    kept_values: tuple[str, ...] = ()  # value_indexes the store rewrites on every write
+    stored_elsewhere: frozenset[str] = frozenset()
+    password: str | None = None  # the column of the write-only password's hash
+    seq_index: str = ""  # the narrow index of the creation order (deep pages skip through it)
+
+
+def _common(key: Column, key_path: str) -> dict[str, Column]:
+    return {
+        "id": Column("id"),
+        key_path: key,
+        "externalid": Column("external_id"),
+        "meta.created": Column("created"),
+        "meta.lastmodified": Column("last_modified"),
+    }
+
+
+USERS = Table(
+    name="users",
+    key=Column("user_name_key", folded=True),
+    key_attribute="userName",
+    columns=_common(Column("user_name_key", folded=True), "username"),
+    memberships={"groups": USER_GROUPS},
+    value_indexes={
+        "emails": EMAILS,
+        "groups": ValueIndex(MEMBERS_TABLE, value="group_id", owner="user_id"),
+    },
+    kept_values=("emails",),
+    stored_elsewhere=frozenset({"password", "groups"}),
+    password="password_hash",
+    seq_index="ix_users_seq",
+)
+GROUPS = Table(
+    name="groups",
+    key=Column("display_name_key", folded=True),
+    key_attribute="displayName",
+    columns=_common(Column("display_name_key", folded=True), "displayname"),
+    memberships={"members": GROUP_MEMBERS},
+    value_indexes={"members": ValueIndex(MEMBERS_TABLE, value="user_id", owner="group_id")},
+    stored_elsewhere=frozenset({"members"}),
+    seq_index="ix_groups_seq",
+)
+TABLES: dict[str, Table] = {"User": USERS, "Group": GROUPS}
+# The columns every resource table has beside its key (app/migrations.py step 1).
+ROW_COLUMNS = ("id", "resource", "version", "created", "last_modified")
+
+
+def key_of(table: Table, resource: dict[str, object]) -> str:
+    """The derived key column's value for a resource about to be stored."""
+    return str(resource[table.key_attribute]).casefold()
