@@ -154,7 +154,7 @@ def method_not_allowed_handler(allowed_methods: Callable[[str], Iterable[str]]) 
     """A 405 handler whose Allow header lists every method the spec has for the path.
 
     Connexion registers one route per (path, method), so its own Allow header names only the
-    first route that matched (see shared/reference/stack.md, "405").
+    first route that matched (CONTRIBUTING.md, "Connexion behaviours we route around").
     """
 
     async def handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -5,8 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app import config, database, listing, membership, preconditions, rendering, spec, store
+from app import (
+    config,
+    database,
+    listing,
+    members,
+    membership,
+    preconditions,
+    rendering,
+    spec,
+    store,
+)
 from app import patch as patching
+from app.operations import parse_operations
 from app.rendering import Response
 from app.resources import GROUP, clean
 
@@ -50,7 +61,7 @@ async def create(
     ids = membership.member_ids(body.get("members"))
     async with database.write() as conn:
         row = store.insert(conn, GROUP, str(uuid.uuid4()), stored)
-        store.add_members(conn, row.id, ids)
+        members.add_members(conn, row.id, ids)
     return rendering.one(GROUP, row, attributes, excluded_attributes, 201)
 
 
@@ -66,8 +77,8 @@ async def replace(
     expected = preconditions.expected_versions()
     async with database.write() as conn:
         row = store.update(conn, GROUP, group_id, stored, expected)
-        store.clear_members(conn, group_id)
-        store.add_members(conn, group_id, ids)
+        members.clear_members(conn, group_id)
+        members.add_members(conn, group_id, ids)
     return rendering.one(GROUP, row, attributes, excluded_attributes)
 
 
@@ -83,7 +94,7 @@ async def patch(
     members and the request selects no attributes: then 204, so a membership change on a
     100,000-member group never serialises them all (RFC 7644 §3.5.2 allows either).
     """
-    operations = patching.parse_operations(GROUP, body["Operations"])
+    operations = parse_operations(GROUP, body["Operations"])
     others, changes = membership.split(operations)
     expected = preconditions.expected_versions()
     async with database.write() as conn:
@@ -96,7 +107,9 @@ async def patch(
         for change in changes:
             membership.apply(conn, group_id, change)
     selected = attributes is not None or excluded_attributes is not None
-    if not selected and store.has_more_members(group_id, config.get().patch_returns_members_up_to):
+    if not selected and members.has_more_members(
+        group_id, config.get().patch_returns_members_up_to
+    ):
         return None, 204, rendering.headers(GROUP, row)
     return rendering.one(GROUP, row, attributes, excluded_attributes)
 

@@ -13,11 +13,11 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import errors, store
+from app import errors, members
 from app.checks import Checked
 from app.evaluate import element_matches
 from app.filters import AttrPath, Compare, Node, Or
-from app.patch import Operation
+from app.operations import Operation
 
 
 @dataclass
@@ -114,25 +114,25 @@ def member_ids(value: Any) -> list[str]:
 def apply(conn: sqlite3.Connection, group_id: str, change: Change) -> None:
     """Run one membership change on the membership table (inside a write transaction)."""
     if change.kind == "add":
-        store.add_members(conn, group_id, change.ids)
+        members.add_members(conn, group_id, change.ids)
     elif change.kind == "remove":
         # Removing a non-member is a no-op rather than noTarget: Okta retries a PATCH whose
         # answer it did not receive, and the retry must not fail.
-        store.remove_members(conn, group_id, change.ids)
+        members.remove_members(conn, group_id, change.ids)
     elif change.kind == "clear":
-        store.clear_members(conn, group_id)
+        members.clear_members(conn, group_id)
     elif change.kind == "set":
-        store.clear_members(conn, group_id)
-        store.add_members(conn, group_id, change.ids)
+        members.clear_members(conn, group_id)
+        members.add_members(conn, group_id, change.ids)
     else:
         assert change.checked is not None
         doomed = [
             m.value
-            for m in store.members_of([group_id])[group_id]
+            for m in members.members_of([group_id])[group_id]
             if element_matches(
                 change.checked, {"value": m.value, "display": m.display, "type": "User"}
             )
         ]
         if not doomed:
             raise errors.NoTarget(f"no member matches members[{change.filter}]")
-        store.remove_members(conn, group_id, doomed)
+        members.remove_members(conn, group_id, doomed)

@@ -16,7 +16,7 @@ class RequestNormalizer:
 
     - Content-Type: lower-case media type; `application/json` becomes `application/scim+json`.
       Connexion matches media types case-sensitively and skips validation on a mismatch
-      (shared/reference/stack.md, "SCIM media type handling").
+      (CONTRIBUTING.md, "Connexion behaviours we route around").
     - Authorization: a bare token (Okta's "HTTP Header" mode) becomes `Bearer <token>`.
     - Bodies over SCIM_MAX_BODY_BYTES are refused with 413.
     - A chunked body (no Content-Length) is read here and passed on with a Content-Length:

@@ -7,7 +7,7 @@ from typing import Any
 
 from connexion import request
 
-from app import config, spec, store
+from app import config, members, spec, store
 from app.resources import GROUP, USER, ResourceType, etag, meta, to_scim
 from app.selection import Selection, parse_selection, project
 
@@ -48,14 +48,14 @@ def _related(
     if resource_type is USER and selection.wants("groups"):
         return {
             uid: {"groups": [_group(base, gid, name) for gid, name in found]}
-            for uid, found in store.groups_of(ids).items()
+            for uid, found in members.groups_of(ids).items()
             if found
         }
     if resource_type is GROUP and selection.wants("members"):
         return {
-            gid: {"members": [_member(base, m) for m in members]}
-            for gid, members in store.members_of(ids).items()
-            if members
+            gid: {"members": [_member(base, m) for m in found]}
+            for gid, found in members.members_of(ids).items()
+            if found
         }
     return {}
 
@@ -69,7 +69,7 @@ def _group(base: str, group_id: str, name: str) -> dict[str, str]:
     }
 
 
-def _member(base: str, member: store.Member) -> dict[str, Any]:
+def _member(base: str, member: members.Member) -> dict[str, Any]:
     return {
         "value": member.value,
         "display": member.display,

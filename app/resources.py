@@ -146,7 +146,8 @@ def clean(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
     """The stored form of an incoming body: known attributes only, canonical names, no nulls.
 
     Read-only attributes (`id`, `meta`, `groups`, a manager's `displayName`) and `schemas` are
-    dropped: Okta's PUT sends back the whole object it read (shared/reference/okta.md §4.3).
+    dropped: Okta's PUT sends back the whole object it read
+    (tests/exchanges/okta/update-profile.json).
     Unknown attributes are ignored.
     """
     stored = _clean_attributes(resource_type.writable, body)

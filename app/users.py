@@ -9,6 +9,7 @@ from typing import Any
 
 from app import database, listing, preconditions, rendering, spec, store
 from app import patch as patching
+from app.operations import parse_operations, sets_password
 from app.passwords import hash_password
 from app.rendering import Response
 from app.resources import USER, clean, normalize_primary
@@ -80,9 +81,9 @@ async def patch(
     excluded_attributes: str | None = None,
 ) -> Response:
     """RFC 7644 §3.5.2: modify a user; all operations apply together or not at all."""
-    operations = patching.parse_operations(USER, body["Operations"])
+    operations = parse_operations(USER, body["Operations"])
     password_hash = None
-    if patching.sets_password(operations):
+    if sets_password(operations):
         # Hash before the transaction opens: nothing is awaited while it holds the write lock.
         preview = patching.apply(USER, store.fetch(USER, user_id).resource, operations)
         password_hash = await _hash(preview.password)

@@ -73,7 +73,7 @@ def _child(*args: str) -> None:
 
 
 def _seed(users: int, members: int, manifest: str) -> None:
-    from app import database, resources, store
+    from app import database, members, resources, store
     from app.resources import GROUP, USER
 
     rng = random.Random(5)
@@ -86,13 +86,13 @@ def _seed(users: int, members: int, manifest: str) -> None:
         ids = [user_id for user_id, _ in seeded]
         big, empty = str(uuid.uuid4()), str(uuid.uuid4())
         store.insert(conn, GROUP, big, {"displayName": "Big"})
-        store.add_members(conn, big, ids[:members])
+        members.add_members(conn, big, ids[:members])
         store.insert(conn, GROUP, empty, {"displayName": "Empty"})
         names = ["Big", "Empty"]
         for n in range(1, SMALL_GROUPS + 1):
             gid, name = str(uuid.uuid4()), f"Team {n:02d}"
             store.insert(conn, GROUP, gid, {"displayName": name})
-            store.add_members(conn, gid, rng.sample(ids, min(SMALL_GROUP_SIZE, len(ids))))
+            members.add_members(conn, gid, rng.sample(ids, min(SMALL_GROUP_SIZE, len(ids))))
             names.append(name)
     database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     big_members = ids[:members]

@@ -1,4 +1,4 @@
-"""Discovery (RFC 7644 §4, RFC 7643 §5-7), checked as Okta's 2016 SPEC test did (okta.md §3.1)."""
+"""Discovery (RFC 7644 §4, RFC 7643 §5-7), checked as Okta's 2016 SPEC test did."""
 
 from __future__ import annotations
 

@@ -219,7 +219,7 @@ def test_error_is_scim(
 def test_wrong_method_is_405_with_every_allowed_method(
     client: ScimClient, method: str, path: str, allow: str
 ) -> None:
-    # Runscope's legacy read-only steps POST a non-JSON body and expect 405 (okta.md §4.17).
+    # Runscope's legacy read-only steps POST a non-JSON body and expect 405.
     response = client.http.request(method, BASE + path, headers=AUTH, content=b"test\r\n\r\n")
     assert_scim_error(response, 405)
     assert response.headers["Allow"] == allow

@@ -10,7 +10,7 @@ def members(client: ScimClient, group_id: str) -> list[str]:
 
 
 def test_okta_sized_membership_patch(client: ScimClient) -> None:
-    # Okta sends up to 256 members in one PATCH (okta.md §4.13): one transaction, all or nothing.
+    # Okta sends up to 256 members in one PATCH: one transaction, all or nothing.
     ids = [client.create_user(f"u{i}")["id"] for i in range(300)]
     group = client.create_group("Big")
     response = client.patch(

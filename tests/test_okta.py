@@ -4,7 +4,8 @@ Each file is one lifecycle flow: a list of steps with `method`, `path`, `request
 `headers`, `status` and `response` (a subset the answer must contain). `save` captures
 values from a response (`{"name": "/json/pointer"}`) for `${name}` in later steps. In an
 expected response, "<any>" means present and non-empty and "<absent>" means not there.
-Sources: shared/reference/okta.md (Okta's SCIM 2.0 reference, the OIN SPEC and CRUD tests).
+Sources: Okta's SCIM 2.0 reference and the steps of its OIN SPEC and CRUD tests (CONTRIBUTING.md,
+"Identity-provider quirks").
 """
 
 from __future__ import annotations

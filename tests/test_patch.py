@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from app import errors, patch
+from app.operations import parse_operations, sets_password
 from app.resources import GROUP, USER
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -247,7 +248,7 @@ ERRORS = [
 @pytest.mark.parametrize(("operations", "after"), [c[1:] for c in OK], ids=[c[0] for c in OK])
 def test_patch_applies(operations: list[dict[str, Any]], after: dict[str, Any]) -> None:
     before = {**BASE, "emails": [dict(e) for e in BASE["emails"]]}
-    result = patch.apply(USER, before, patch.parse_operations(USER, operations))
+    result = patch.apply(USER, before, parse_operations(USER, operations))
     assert result.resource == after
     assert before == BASE  # pure: the input is untouched
 
@@ -257,23 +258,21 @@ def test_patch_applies(operations: list[dict[str, Any]], after: dict[str, Any]) 
 )
 def test_patch_rejects(operations: list[dict[str, Any]], error: type[errors.ScimError]) -> None:
     with pytest.raises(error) as raised:
-        patch.apply(USER, BASE, patch.parse_operations(USER, operations))
+        patch.apply(USER, BASE, parse_operations(USER, operations))
     assert raised.value.detail
 
 
 def test_password_is_returned_apart_from_the_resource() -> None:
     result = patch.apply(
-        USER, BASE, patch.parse_operations(USER, [op("replace", None, {"password": "pw"})])
+        USER, BASE, parse_operations(USER, [op("replace", None, {"password": "pw"})])
     )
     assert result.password == "pw"
     assert result.resource == BASE
-    assert patch.sets_password(patch.parse_operations(USER, [op("replace", "password", "x")]))
-    assert not patch.sets_password(patch.parse_operations(USER, [op("replace", "active", False)]))
+    assert sets_password(parse_operations(USER, [op("replace", "password", "x")]))
+    assert not sets_password(parse_operations(USER, [op("replace", "active", False)]))
 
 
 def test_group_name_sync_ignores_id() -> None:
-    # Okta's name sync after every membership change (okta.md §4.10).
-    operations = patch.parse_operations(
-        GROUP, [op("replace", None, {"id": "abf4", "displayName": "New"})]
-    )
-    assert patch.apply(GROUP, {"displayName": "Old"}, operations).resource == {"displayName": "New"}
+    # Okta's name sync after every membership change.
+    parsed = parse_operations(GROUP, [op("replace", None, {"id": "abf4", "displayName": "New"})])
+    assert patch.apply(GROUP, {"displayName": "Old"}, parsed).resource == {"displayName": "New"}

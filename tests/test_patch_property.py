@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import errors, patch
+from app.operations import parse_operations
 from app.resources import USER, clean, normalize_primary
 from tests.conftest import ScimClient
 
@@ -75,9 +76,7 @@ names = (f"prop{i}" for i in itertools.count())
 
 def engine(before: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
     """What the server should store: the engine's result, cleaned as every write is."""
-    result = clean(
-        USER, patch.apply(USER, before, patch.parse_operations(USER, operations)).resource
-    )
+    result = clean(USER, patch.apply(USER, before, parse_operations(USER, operations)).resource)
     normalize_primary(result)
     return result
 

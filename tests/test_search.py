@@ -89,10 +89,10 @@ def test_excluding_members_never_reads_the_membership_table(
     def forbidden(*args: Any) -> None:
         raise AssertionError("members were read")
 
-    monkeypatch.setattr("app.store.members_of", forbidden)
+    monkeypatch.setattr("app.members.members_of", forbidden)
     listed = directory.get("/Groups", params={"excludedAttributes": "members"})
     assert listed.status_code == 200 and listed.json()["totalResults"] == 2
     only_name = directory.get("/Groups", params={"attributes": "displayName"})
     assert only_name.status_code == 200
-    monkeypatch.setattr("app.store.groups_of", forbidden)
+    monkeypatch.setattr("app.members.groups_of", forbidden)
     assert directory.get("/Users", params={"excludedAttributes": "groups"}).status_code == 200

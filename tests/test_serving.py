@@ -1,7 +1,7 @@
 """Serving: a spec whose operationId does not resolve stops gunicorn at start (exit 3).
 
 Under uvicorn's default lifespan "auto" such a server would start and answer every request with
-a plain-text 500 (shared/reference/stack.md §1); app.worker.ScimWorker sets lifespan "on".
+a plain-text 500 (CONTRIBUTING.md, "Connexion behaviours we route around"); app.worker.ScimWorker sets lifespan "on".
 """
 
 from __future__ import annotations

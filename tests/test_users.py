@@ -22,7 +22,7 @@ def thirty(client: ScimClient) -> ScimClient:
 
 
 def test_import_walks_every_user_exactly_once(thirty: ScimClient) -> None:
-    # Okta's import: startIndex=1, count=N, then startIndex=N+1, ... (okta.md §2, §4.8).
+    # Okta's import: startIndex=1, count=N, then startIndex=N+1, ....
     seen: list[str] = []
     start = 1
     while True:
@@ -223,7 +223,7 @@ def test_media_types(client: ScimClient) -> None:
         assert response.headers["content-type"].startswith("application/scim+json")
         invalid = client.post("/Users", {"userName": 1}, headers={"Content-Type": content_type})
         assert_scim_error(invalid, 400, "invalidValue")
-    # Runscope sends a Content-Type on bodiless GETs (okta.md §1).
+    # Runscope sends a Content-Type on bodiless GETs.
     assert (
         client.get(
             "/Users", headers={"Content-Type": "application/scim+json; charset=utf-8"}
