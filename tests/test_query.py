@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from app import database, filters, migrations, query
+from app import database, errors, filters, migrations, query
 from app.resources import GROUP, USER
 from tests.conftest import ScimClient, assert_scim_error
 
@@ -196,3 +196,242 @@ def test_migration_indexes_existing_emails(tmp_path: Any) -> None:
     assert conn.execute("SELECT value_key, user_id FROM user_emails").fetchall() == [
         ("a@x.org", "u1")
     ]
+
+
+# (resource type, filter, sortBy, sortOrder, expected WHERE, expected ORDER BY, expected params):
+# what the compiler emits, so a change of the SQL is a visible change of this table.
+ENT_PATH = f'$."{ENTERPRISE}"'
+SORTED_EMAILS = (
+    "(SELECT json_extract(e.value, :p0) FROM json_each(users.resource, :p1) e"
+    " ORDER BY json_extract(e.value, '$.primary') IS NOT 1 LIMIT 1)"
+)
+COMPILED = [
+    (
+        USER,
+        'userName eq "BJensen"',
+        None,
+        None,
+        "users.user_name_key = :p0",
+        None,
+        {"p0": "bjensen"},
+    ),
+    (USER, 'externalId eq "E1"', None, None, "users.external_id = :p0", None, {"p0": "E1"}),
+    (
+        USER,
+        'title co "Guide"',
+        None,
+        None,
+        "instr(casefold(json_extract(users.resource, :p0)), :p1) > 0",
+        None,
+        {"p0": "$.title", "p1": "guide"},
+    ),
+    (
+        USER,
+        "active eq true",
+        None,
+        None,
+        "json_extract(users.resource, :p0) = :p1",
+        None,
+        {"p0": "$.active", "p1": 1},
+    ),
+    (
+        USER,
+        "nickName eq null",
+        None,
+        None,
+        "casefold(json_extract(users.resource, :p0)) IS NULL",
+        None,
+        {"p0": "$.nickName"},
+    ),
+    (
+        USER,
+        'userType ne "Intern"',
+        None,
+        None,
+        "(casefold(json_extract(users.resource, :p0)) IS NULL OR casefold(json_extract(users.resource, :p0)) <> :p1)",
+        None,
+        {"p0": "$.userType", "p1": "intern"},
+    ),
+    (
+        USER,
+        "title pr",
+        None,
+        None,
+        "coalesce(json_extract(users.resource, :p0) <> '', 0)",
+        None,
+        {"p0": "$.title"},
+    ),
+    (
+        USER,
+        "name pr",
+        None,
+        None,
+        "json_extract(users.resource, :p0) IS NOT NULL",
+        None,
+        {"p0": "$.name"},
+    ),
+    (
+        USER,
+        'meta.created gt "2011-05-13T04:42:34Z"',
+        None,
+        None,
+        "users.created > :p0",
+        None,
+        {"p0": "2011-05-13T04:42:34.000Z"},
+    ),
+    (
+        USER,
+        'emails.value eq "A@X.org"',
+        None,
+        None,
+        "users.id IN (SELECT user_id FROM user_emails WHERE value_key = :p0)",
+        None,
+        {"p0": "a@x.org"},
+    ),
+    (
+        USER,
+        'emails[type eq "work" and value sw "a"]',
+        None,
+        None,
+        "EXISTS (SELECT 1 FROM json_each(users.resource, :p0) e WHERE (casefold(json_extract(e.value, :p1)) = :p2 AND substr(casefold(json_extract(e.value, :p3)), 1, length(:p4)) = :p4))",
+        None,
+        {"p0": "$.emails", "p1": "$.type", "p2": "work", "p3": "$.value", "p4": "a"},
+    ),
+    (
+        USER,
+        "not (emails pr)",
+        None,
+        None,
+        "NOT coalesce(EXISTS (SELECT 1 FROM json_each(users.resource, :p0) e WHERE e.value IS NOT NULL), 0)",
+        None,
+        {"p0": "$.emails"},
+    ),
+    (
+        USER,
+        'userName eq "a" or displayName ew "z"',
+        None,
+        None,
+        "(users.user_name_key = :p0 OR substr(casefold(json_extract(users.resource, :p1)), -length(:p2)) = :p2)",
+        None,
+        {"p0": "a", "p1": "$.displayName", "p2": "z"},
+    ),
+    (
+        USER,
+        f'{ENTERPRISE}:manager.value eq "boss"',
+        None,
+        None,
+        "casefold(json_extract(users.resource, :p0)) = :p1",
+        None,
+        {"p0": f"{ENT_PATH}.manager.value", "p1": "boss"},
+    ),
+    (
+        USER,
+        f'schemas eq "{ENTERPRISE}"',
+        None,
+        None,
+        "(0 OR json_extract(users.resource, :p0) IS NOT NULL)",
+        None,
+        {"p0": ENT_PATH},
+    ),
+    (
+        USER,
+        'groups.value eq "g1"',
+        None,
+        None,
+        "users.id IN (SELECT user_id FROM group_members WHERE group_id = :p0)",
+        None,
+        {"p0": "g1"},
+    ),
+    (
+        GROUP,
+        'members[value eq "u1"]',
+        None,
+        None,
+        "EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = groups.id AND gm.user_id = :p0)",
+        None,
+        {"p0": "u1"},
+    ),
+    (
+        GROUP,
+        'displayName eq "Admins"',
+        "displayName",
+        "descending",
+        "groups.display_name_key = :p0",
+        "(groups.display_name_key) IS NULL, groups.display_name_key DESC, groups.seq",
+        {"p0": "admins"},
+    ),
+    (
+        USER,
+        None,
+        "emails",
+        "ascending",
+        None,
+        f"(casefold({SORTED_EMAILS})) IS NULL, casefold({SORTED_EMAILS}) ASC, users.seq",
+        {"p0": "$.value", "p1": "$.emails"},
+    ),
+    (
+        USER,
+        'title eq "x"',
+        "name.familyName",
+        None,
+        "casefold(json_extract(users.resource, :p0)) = :p1",
+        "(casefold(json_extract(users.resource, :p2))) IS NULL, casefold(json_extract(users.resource, :p2)) ASC, users.seq",
+        {"p0": "$.title", "p1": "x", "p2": "$.name.familyName"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "text", "sort_by", "sort_order", "where", "order_by", "params"),
+    COMPILED,
+    ids=[f"{r[0].name}:{r[1]}:{r[2]}" for r in COMPILED],
+)
+def test_compiled_sql(
+    resource_type: Any,
+    text: str | None,
+    sort_by: str | None,
+    sort_order: str | None,
+    where: str | None,
+    order_by: str | None,
+    params: dict[str, Any],
+) -> None:
+    node = filters.parse(text) if text else None
+    assert query.compile(resource_type, node, sort_by, sort_order) == query.Compiled(
+        where, order_by, params
+    )
+
+
+# (resource type, filter or sortBy, the error it is): what the check step or the sort refuses.
+REFUSED = [
+    (USER, "filter", 'meta.version eq "W/1"', errors.InvalidFilter),
+    (USER, "filter", 'meta.resourceType eq "User"', errors.InvalidFilter),
+    (USER, "filter", 'name eq "x"', errors.InvalidFilter),
+    (USER, "filter", 'active eq "yes"', errors.InvalidFilter),
+    (USER, "filter", "active gt true", errors.InvalidFilter),
+    (USER, "filter", "userName eq 3", errors.InvalidFilter),
+    (USER, "filter", "userName gt null", errors.InvalidFilter),
+    (USER, "filter", 'meta.created co "2011"', errors.InvalidFilter),
+    (USER, "filter", 'meta.created gt "yesterday"', errors.InvalidFilter),
+    (USER, "filter", 'emails[type eq "work"].value eq "x"', errors.InvalidFilter),
+    (USER, "filter", 'emails[nope eq "x"]', errors.InvalidFilter),
+    (USER, "filter", 'emails[value.sub eq "x"]', errors.InvalidFilter),
+    (USER, "filter", 'name[givenName eq "x"]', errors.InvalidFilter),
+    (USER, "filter", 'schemas[value eq "x"]', errors.InvalidFilter),
+    (USER, "filter", 'nope eq "x"', errors.InvalidFilter),
+    (GROUP, "filter", 'members.display eq "ann"', errors.InvalidFilter),
+    (GROUP, "filter", 'userName eq "x"', errors.InvalidFilter),
+    (USER, "sortBy", "nope", errors.InvalidValue),
+    (USER, "sortBy", "name", errors.InvalidValue),
+]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "kind", "text", "error"), REFUSED, ids=[r[2] for r in REFUSED]
+)
+def test_refused_queries(resource_type: Any, kind: str, text: str, error: type) -> None:
+    with pytest.raises(error) as raised:
+        if kind == "filter":
+            query.compile(resource_type, filters.parse(text))
+        else:
+            query.compile(resource_type, None, text)
+    assert raised.value.detail
