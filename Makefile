@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all serve test fuzz lint fmt spec bench bench-scale wrk clean
+.PHONY: all serve test test-all check fuzz lint fmt spec bench bench-scale wrk clean
 
 all: lint test
 
@@ -20,8 +20,19 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/python -m app.serve
 
-test: $(STAMP) wrk
-	$(BIN)/pytest $(PYTEST_ARGS)
+# The fast tier: every protocol behaviour, in-process, under 30 s.
+test: $(STAMP)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+# Everything: the fast tier plus the tests that start servers or fuzz (marked slow), with the
+# property tests at their thorough example counts. CI runs this.
+test-all: $(STAMP) wrk
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest $(PYTEST_ARGS)
+
+# What CI runs: lint, a short fuzz of the real server, every test.
+check: lint
+	FUZZ_EXAMPLES=25 $(MAKE) fuzz
+	$(MAKE) test-all
 
 # The load generator of `make bench`, also used by the bench smoke test (Debian's wrk). Where it
 # cannot be installed (no apt, not root), the tests say so and skip that one test.

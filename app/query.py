@@ -26,7 +26,8 @@ OPERATORS: dict[str, str] = {
     "ne": "({x} IS NULL OR {x} <> {v})",
     "co": "instr({x}, {v}) > 0",
     "sw": "substr({x}, 1, length({v})) = {v}",
-    "ew": "substr({x}, -length({v})) = {v}",
+    # Not substr(x, -length(v)): for v = "" that is substr(x, 0), the whole of x.
+    "ew": "substr({x}, length({x}) - length({v}) + 1) = {v}",
     "gt": "{x} > {v}",
     "ge": "{x} >= {v}",
     "lt": "{x} < {v}",

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
-from app import config, spec
+from app import config, database, spec, store
 from app.main import create_app
+from app.resources import USER, clean, normalize_primary
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -76,6 +80,19 @@ class ScimClient:
         response = self.post("/Groups", body)
         assert response.status_code == 201, response.text
         return dict(response.json())
+
+
+# Hypothesis profiles, the one place they are set: `fast` for `make test`, `thorough` for
+# `make test-slow` (HYPOTHESIS_PROFILE=thorough). Tests set only what is theirs (deadline=None).
+_SHARED = {
+    "derandomize": True,
+    "database": None,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+settings.register_profile("fast", max_examples=150, **_SHARED)
+settings.register_profile("thorough", max_examples=500, **_SHARED)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
 # One Connexion app for the whole run (loading the spec is the slow part); each test points the
@@ -156,6 +173,18 @@ def make_client(app: Any, tmp_path: Path) -> Iterator[Callable[..., ScimClient]]
 def client(make_client: Callable[..., ScimClient]) -> ScimClient:
     """A client over a fresh, empty database."""
     return make_client()
+
+
+def seed_users(bodies: Iterable[dict[str, Any]]) -> list[str]:
+    """Users stored as POST /Users stores them, written through the store in one transaction
+    (for tests that need many: a thousand POSTs would cost seconds). Returns their ids."""
+    ids = []
+    with database.write_sync() as conn:
+        for body in bodies:
+            stored = clean(USER, body)
+            normalize_primary(stored)
+            ids.append(store.insert(conn, USER, str(uuid.uuid4()), stored).id)
+    return ids
 
 
 def load_sample(name: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import PATCH_SCHEMA, ScimClient
+from tests.conftest import PATCH_SCHEMA, ScimClient, seed_users
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
@@ -174,7 +174,7 @@ def test_entra_group_lifecycle(client: ScimClient) -> None:
 
 
 def test_entra_replaces_members_of_a_large_group(client: ScimClient) -> None:
-    users = [client.create_user(f"big{i}")["id"] for i in range(1200)]
+    users = seed_users({"userName": f"big{i}"} for i in range(1200))
     group = client.create_group("Large", users[:1000])
     response = client.request(
         "PATCH",

@@ -30,7 +30,8 @@ def test_if_none_match(client: ScimClient, kind: str) -> None:
         response = client.get(path, headers={"If-None-Match": header})
         assert response.status_code == 304 and not response.content
         assert response.headers["ETag"] == tag
-    assert client.get(path, headers={"If-None-Match": 'W/"999"'}).status_code == 200
+    changed = client.get(path, headers={"If-None-Match": 'W/"999"'})
+    assert changed.status_code == 200 and changed.json() == created
 
 
 @pytest.mark.parametrize("kind", ["Users", "Groups"])
@@ -66,7 +67,8 @@ def test_two_patches_with_the_same_if_match(client: ScimClient) -> None:
     operations = [{"op": "replace", "path": "active", "value": False}]
     first = client.patch(f"/Users/{user['id']}", operations, headers={"If-Match": tag})
     second = client.patch(f"/Users/{user['id']}", operations, headers={"If-Match": tag})
-    assert first.status_code == 200
+    assert first.status_code == 200 and first.json()["active"] is False
+    assert first.headers["ETag"] == first.json()["meta"]["version"] != tag
     assert_scim_error(second, 412)
 
 

@@ -16,6 +16,9 @@ from hypothesis import HealthCheck, settings
 from app import config
 from tests.conftest import APP, AUTH
 
+# A bounded Schemathesis run: contract fuzzing rather than one protocol behaviour.
+pytestmark = pytest.mark.slow
+
 FUZZ_SETTINGS = settings(
     max_examples=15,
     derandomize=True,

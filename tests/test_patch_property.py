@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from app import errors, patch
@@ -81,13 +81,6 @@ def engine(before: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str
     return result
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 @given(start=resource, operations=st.lists(operation, min_size=1, max_size=4))
 def test_http_patch_matches_the_engine(
     client: ScimClient, start: dict[str, Any], operations: list[dict[str, Any]]

@@ -60,6 +60,7 @@ RESULTS = [
     ('name.familyName co "o\'m"', ["jsmith@example.org"]),
     ('userName sw "J"', ["jsmith@example.org"]),
     ('userName ew ".ORG"', ["jsmith@example.org"]),
+    ('userName ew ""', ["bjensen@example.com", "Émile@example.com", "jsmith@example.org"]),
     ("title pr", ["bjensen@example.com"]),
     ("not (title pr)", ["Émile@example.com", "jsmith@example.org"]),
     (
@@ -311,7 +312,7 @@ COMPILED = [
         'userName eq "a" or displayName ew "z"',
         None,
         None,
-        "(users.user_name_key = :p0 OR substr(casefold(json_extract(users.resource, :p1)), -length(:p2)) = :p2)",
+        "(users.user_name_key = :p0 OR substr(casefold(json_extract(users.resource, :p1)), length(casefold(json_extract(users.resource, :p1))) - length(:p2) + 1) = :p2)",
         None,
         {"p0": "a", "p1": "$.displayName", "p2": "z"},
     ),

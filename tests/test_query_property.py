@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from app import database, evaluate, filters
 from app.resources import USER
-from tests.conftest import ScimClient
+from tests.conftest import ScimClient, seed_users
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 # Few, colliding values, with case and Unicode folding in play (ß/ss, é/É).
@@ -124,22 +124,16 @@ filter_text = st.recursive(
 )
 
 
-@settings(
-    max_examples=500,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 @given(users=st.lists(user, max_size=5), text=filter_text)
 def test_sql_returns_what_the_evaluator_matches(
     client: ScimClient, users: list[dict[str, Any]], text: str
 ) -> None:
     with database.write_sync() as conn:
         conn.execute("DELETE FROM users")
-    for i, attributes in enumerate(users):
-        created = client.post("/Users", {**attributes, "userName": f"{i}{attributes['userName']}"})
-        assert created.status_code == 201, created.text
+    seed_users(
+        {**attributes, "userName": f"{i}{attributes['userName']}"}
+        for i, attributes in enumerate(users)
+    )
     everyone = client.get("/Users", params={"count": 1000}).json()["Resources"]
     response = client.get("/Users", params={"filter": text, "count": 1000})
     assert response.status_code == 200, response.text

@@ -94,5 +94,8 @@ def test_excluding_members_never_reads_the_membership_table(
     assert listed.status_code == 200 and listed.json()["totalResults"] == 2
     only_name = directory.get("/Groups", params={"attributes": "displayName"})
     assert only_name.status_code == 200
+    assert all(set(g) == {"schemas", "id", "displayName"} for g in only_name.json()["Resources"])
     monkeypatch.setattr("app.members.groups_of", forbidden)
-    assert directory.get("/Users", params={"excludedAttributes": "groups"}).status_code == 200
+    users = directory.get("/Users", params={"excludedAttributes": "groups"})
+    assert users.status_code == 200
+    assert users.json()["Resources"] and all("groups" not in u for u in users.json()["Resources"])
