@@ -52,7 +52,8 @@ class Table:
     `key` is a unique or indexed column derived from `key_attribute` by casefold() (RFC 7643
     §4.1.1: userName is caseExact false; casefold() folds beyond ASCII, where SQLite's NOCASE
     folds ASCII only). `columns` maps lower-case SCIM paths to columns that answer filters and
-    sorting on them (id, the key and externalId are indexed); `memberships` and `value_indexes` are keyed by lower-case attribute name.
+    sorting on them (id, the key and externalId are indexed); `memberships` and
+    `value_indexes` are keyed by lower-case attribute name.
     """
 
     name: str
