@@ -72,7 +72,7 @@ def _child(*args: str) -> None:
     subprocess.run([sys.executable, __file__, *args], cwd=ROOT, check=True)
 
 
-def _seed(users: int, members: int, manifest: str) -> None:
+def _seed(users: int, big_size: int, manifest: str) -> None:
     from app import database, members, resources, store
     from app.resources import GROUP, USER
 
@@ -86,7 +86,7 @@ def _seed(users: int, members: int, manifest: str) -> None:
         ids = [user_id for user_id, _ in seeded]
         big, empty = str(uuid.uuid4()), str(uuid.uuid4())
         store.insert(conn, GROUP, big, {"displayName": "Big"})
-        members.add_members(conn, big, ids[:members])
+        members.add_members(conn, big, ids[:big_size])
         store.insert(conn, GROUP, empty, {"displayName": "Empty"})
         names = ["Big", "Empty"]
         for n in range(1, SMALL_GROUPS + 1):
@@ -95,7 +95,7 @@ def _seed(users: int, members: int, manifest: str) -> None:
             members.add_members(conn, gid, rng.sample(ids, min(SMALL_GROUP_SIZE, len(ids))))
             names.append(name)
     database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    big_members = ids[:members]
+    big_members = ids[:big_size]
     rng.shuffle(big_members)
     data = {
         "users": seeded,
