@@ -11,10 +11,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app import errors, tables
 from app.database import connection
-from app.tables import GROUPS, MEMBERS_TABLE, USERS
+from app.tables import GROUPS, MEMBERS_TABLE, USERS, Membership, Table
 
 
 @dataclass(frozen=True)
@@ -34,36 +35,34 @@ def has_more_members(group_id: str, limit: int) -> bool:
 
 def groups_of(user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """For each user, the (group id, displayName) of the groups it is a direct member of."""
-    found: dict[str, list[tuple[str, str]]] = {uid: [] for uid in user_ids}
-    if not user_ids:
-        return found
-    side = tables.USER_GROUPS
-    marks = ",".join("?" * len(user_ids))
-    sql = (
-        f"SELECT m.{side.own}, g.id, json_extract(g.resource, '$.displayName')"
-        f" FROM {MEMBERS_TABLE} m JOIN {GROUPS.name} g ON g.id = m.{side.other}"
-        f" WHERE m.{side.own} IN ({marks}) ORDER BY g.seq"
-    )
-    for user_id, group_id, display in connection().execute(sql, list(user_ids)):
-        found[user_id].append((group_id, display))
-    return found
+    display = "json_extract(o.resource, '$.displayName')"
+    return _across(tables.USER_GROUPS, GROUPS, display, user_ids)
 
 
 def members_of(group_ids: Sequence[str]) -> dict[str, list[Member]]:
     """For each group, its members (in user creation order) with their display names."""
-    found: dict[str, list[Member]] = {gid: [] for gid in group_ids}
-    if not group_ids:
+    name = "json_extract(o.resource, '$.displayName'), json_extract(o.resource, '$.userName')"
+    display = f"coalesce({name})"
+    found = _across(tables.GROUP_MEMBERS, USERS, display, group_ids)
+    return {gid: [Member(*pair) for pair in pairs] for gid, pairs in found.items()}
+
+
+def _across(
+    side: Membership, other: Table, display: str, ids: Sequence[str]
+) -> dict[str, list[tuple[str, Any]]]:
+    """For each id, the (id, display) of the resources on the other side of the membership
+    table, in their creation order."""
+    found: dict[str, list[tuple[str, Any]]] = {i: [] for i in ids}
+    if not ids:
         return found
-    side = tables.GROUP_MEMBERS
-    marks = ",".join("?" * len(group_ids))
+    marks = ",".join("?" * len(ids))
     sql = (
-        f"SELECT m.{side.own}, u.id, coalesce(json_extract(u.resource, '$.displayName'),"
-        f" json_extract(u.resource, '$.userName')) FROM {MEMBERS_TABLE} m"
-        f" JOIN {USERS.name} u ON u.id = m.{side.other} WHERE m.{side.own} IN ({marks})"
-        " ORDER BY u.seq"
+        f"SELECT m.{side.own}, o.id, {display} FROM {MEMBERS_TABLE} m"
+        f" JOIN {other.name} o ON o.id = m.{side.other}"
+        f" WHERE m.{side.own} IN ({marks}) ORDER BY o.seq"
     )
-    for group_id, user_id, display in connection().execute(sql, list(group_ids)):
-        found[group_id].append(Member(user_id, display))
+    for own, other_id, name in connection().execute(sql, list(ids)):
+        found[own].append((other_id, name))
     return found
 
 
