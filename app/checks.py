@@ -18,8 +18,9 @@ from app.resources import Attribute, ResourceType
 
 ORDERING = frozenset({"gt", "ge", "lt", "le"})
 SUBSTRING = frozenset({"co", "sw", "ew"})
-# meta sub-attributes held in columns; the others (resourceType, location, version) are computed.
-FILTERABLE_META = frozenset({"created", "lastModified"})
+# meta sub-attributes a filter may name: two columns, and the resource type (RFC 7644 §3.4.2.1
+# filters a root query by it). location and version are computed and cannot be filtered.
+FILTERABLE_META = frozenset({"created", "lastModified", "resourceType"})
 SCHEMAS = Attribute("schemas", "reference", multi_valued=True)
 
 
@@ -148,12 +149,16 @@ def _resource_term(resource_type: ResourceType, node: Compare | Present | ValueP
         and (sub is None or sub.name not in FILTERABLE_META)
     ):
         raise errors.InvalidFilter(
-            f"{node.path} cannot be filtered; use meta.created or meta.lastModified"
+            f"{node.path} cannot be filtered; use meta.created, meta.lastModified or"
+            " meta.resourceType"
         )
     if attribute.multi_valued and sub is None and attribute.type == "complex":
         sub = attribute.sub.get("value") if isinstance(node, Compare) else None
     elif attribute.type == "complex" and sub is None and isinstance(node, Compare):
-        raise errors.InvalidFilter(f"{node.path} is complex; compare one of its sub-attributes")
+        # `manager eq "<id>"` means manager.value (Entra checks a manager that way).
+        sub = attribute.sub.get("value")
+        if sub is None:
+            raise errors.InvalidFilter(f"{node.path} is complex; compare one of its sub-attributes")
     compared = sub or attribute
     literal = value(node, compared) if isinstance(node, Compare) else None
     return Term(node, urn, attribute, sub, literal)

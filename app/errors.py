@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from jsonschema.exceptions import ValidationError
 from starlette.exceptions import HTTPException
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -85,6 +86,12 @@ class PreconditionFailed(ScimError):
     status_code_default = 412
 
 
+class NotImplementedHere(ScimError):
+    """501, no scimType: an operation RFC 7644 defines that this server does not offer."""
+
+    status_code_default = 501
+
+
 class PayloadTooLarge(ScimError):
     """413, no scimType: the request body is larger than the server accepts."""
 
@@ -115,6 +122,17 @@ def render(
     )
 
 
+def _wrong_schemas(cause: BaseException | None) -> bool:
+    """A body whose `schemas` is missing or is not the message's URN (RFC 7644 §3.4.3, §3.5.2:
+    the request "MUST" name its message schema); the spec pins it, this names the error."""
+    if not isinstance(cause, ValidationError):
+        return False
+    path = list(cause.absolute_path)
+    if path:
+        return bool(path[0] == "schemas")
+    return cause.validator == "required" and "'schemas'" in cause.message
+
+
 def _empty_body(detail: str) -> bool:
     lowered = detail.lower()
     return "requestbody is required" in lowered or "must not be empty" in lowered
@@ -128,9 +146,11 @@ async def problem_handler(_request: ConnexionRequest, exc: Exception) -> Connexi
     if isinstance(exc, ScimError):
         scim_type = exc.scim_type
     elif status == 400:
-        # Connexion raises its 400 from inside `except JSONDecodeError` for malformed JSON.
+        # Connexion raises its 400 from inside `except JSONDecodeError` for malformed JSON, and
+        # inside `except ValidationError` for a body the spec refuses.
         malformed = isinstance(exc.__context__, json.JSONDecodeError)
-        scim_type = "invalidSyntax" if malformed or _empty_body(detail) else "invalidValue"
+        syntax = malformed or _empty_body(detail) or _wrong_schemas(exc.__context__)
+        scim_type = "invalidSyntax" if syntax else "invalidValue"
     else:
         scim_type = None
     if status >= 500:

@@ -101,6 +101,7 @@ _TOKEN = re.compile(
       (?P<string>"(?:[^"\\]|\\.)*")
     | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w:.$-]))
     | (?P<punct>[()\[\]])
+    | (?P<sub>\.[A-Za-z$][\w$-]*)
     | (?P<word>[A-Za-z_$][\w:.$-]*)
     )""",
     re.VERBOSE,
@@ -228,7 +229,17 @@ class _Parser:
             self.take()
             inner = self.filter()
             self.expect("]")
+            token = self.peek()
+            if token is not None and token[0] == "sub":
+                # `emails[type eq "work"].value eq "x"`: Entra's matching filter, not in the
+                # RFC grammar but unambiguous; it means emails[type eq "work" and value eq "x"].
+                self.take()
+                leaf = self.comparison(AttrPath(token[1][1:]), f"{text}[...]{token[1]}")
+                return ValuePath(path, And(inner, leaf))
             return ValuePath(path, inner)
+        return self.comparison(path, text)
+
+    def comparison(self, path: AttrPath, text: str) -> Compare | Present:
         op = self.keyword("pr", *COMPARE_OPS)
         if op is None:
             found = self.peek()

@@ -19,7 +19,8 @@ from app import (
 from app import patch as patching
 from app.operations import parse_operations
 from app.rendering import Response
-from app.resources import GROUP, clean
+from app.resources import GROUP
+from app.values import clean
 
 
 async def search(

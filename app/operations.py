@@ -70,7 +70,11 @@ def parse_path(resource_type: ResourceType, text: str) -> Path:
     urn, attribute, sub = resolved
     checked = None
     if filter_node is not None:
-        if not (attribute.multi_valued and attribute.type == "complex"):
+        # A singular complex attribute with a `value` takes a filter too: Entra removes a
+        # manager with `manager[value eq "<id>"]` (the filter selects the one value or none).
+        if not attribute.multi_valued and (
+            attribute.type != "complex" or "value" not in attribute.sub
+        ):
             raise errors.InvalidPath(f"{attribute.name} is not multi-valued; it takes no filter")
         try:
             checked = checks.check_within(attribute, filter_node)

@@ -16,7 +16,8 @@ from app import errors
 from app.evaluate import element_matches
 from app.filters import And, Compare, Node
 from app.operations import Operation, Path, parse_path
-from app.resources import Attribute, ResourceType, primaries_of, settle_primary
+from app.resources import ResourceType
+from app.values import primaries_of, settle_primary, shape
 
 IGNORED_IN_VALUE = {"schemas", "id", "meta"}
 
@@ -57,7 +58,10 @@ class _State:
             extension = next((e for e in self.type.extensions if e.lower() == key.lower()), None)
             if extension is not None and isinstance(value, dict):
                 for inner_key, inner_value in value.items():
-                    self.pathless_attribute(operation.op, f"{extension}:{inner_key}", inner_value)
+                    if inner_key.lower() not in IGNORED_IN_VALUE:
+                        self.pathless_attribute(
+                            operation.op, f"{extension}:{inner_key}", inner_value
+                        )
             elif key.lower() not in IGNORED_IN_VALUE:
                 self.pathless_attribute(operation.op, key, value)
 
@@ -65,7 +69,9 @@ class _State:
         path = parse_path(self.type, key)
         if path.attribute.mutability == "readOnly":
             return
-        self.apply(op, path, value)
+        # An attribute set to null, "" or [] in a path-less value is cleared (RFC 7644 §3.5.2.3;
+        # Entra's "SCIM_Null_Update" test sends both).
+        self.apply("remove" if _empty(value) else op, path, value)
 
     def apply(self, op: str, path: Path, value: Any) -> None:
         attribute = path.attribute
@@ -79,10 +85,17 @@ class _State:
                 raise errors.InvalidValue("password can only be replaced with a string")
             self.password = value
             return
+        value = shape(path.sub or attribute, value, whole=path.sub is None and path.filter is None)
+        if op == "replace" and _empty(value):
+            op = "remove"  # RFC 7644 §3.5.2.3: replacing with null, "" or [] clears
+        if op == "remove" and attribute.required and path.sub is None and path.filter is None:
+            # 400 invalidValue, as a PUT without it is. (RFC 7644 §3.5.2.2 names `mutability`
+            # for a required attribute that "is removed or becomes unassigned"; this server
+            # keeps the scimType its clients and tests have always seen.)
+            raise errors.InvalidValue(f"{attribute.name} is required and cannot be removed")
         container = self.container(path, create=op != "remove")
         if container is None:
             return
-        value = coerce(path.sub or attribute, value, whole=path.sub is None and path.filter is None)
         primaries = primaries_of(container.get(attribute.name))
         self.change(op, path, container, value)
         if attribute.multi_valued:
@@ -92,8 +105,6 @@ class _State:
     def change(self, op: str, path: Path, container: dict[str, Any], value: Any) -> None:
         attribute = path.attribute
         name = attribute.name
-        if op == "replace" and value is None:
-            op = "remove"
         if path.filter is not None:
             self.filtered(op, path, container, value)
         elif op == "remove":
@@ -152,6 +163,20 @@ class _State:
             container.pop(name, None)
 
     def filtered(self, op: str, path: Path, container: dict[str, Any], value: Any) -> None:
+        name = path.attribute.name
+        if path.attribute.multi_valued:
+            self.filtered_values(op, path, container, value)
+            return
+        # A singular complex attribute: its one value, as a list of one, then back.
+        current = container.get(name)
+        values = {name: [current] if isinstance(current, dict) else []}
+        self.filtered_values(op, path, values, value)
+        if values[name]:
+            container[name] = values[name][0]
+        else:
+            container.pop(name, None)
+
+    def filtered_values(self, op: str, path: Path, container: dict[str, Any], value: Any) -> None:
         assert path.filter is not None and path.checked is not None
         name, checked = path.attribute.name, path.checked
         values = container.get(name, [])
@@ -189,28 +214,6 @@ class _State:
             del self.resource[path.urn]
 
 
-def coerce(attribute: Attribute, value: Any, whole: bool = True) -> Any:
-    """Booleans sent as strings become booleans: Entra sends `"value": "False"`.
-
-    `whole` says the value is the attribute itself (a list for a multi-valued one) rather than
-    one of its values.
-    """
-    if isinstance(value, list) and attribute.multi_valued and whole:
-        return [coerce(attribute, v, whole=False) for v in value]
-    if (
-        attribute.type == "boolean"
-        and isinstance(value, str)
-        and value.lower() in ("true", "false")
-    ):
-        return value.lower() == "true"
-    if attribute.type == "complex" and isinstance(value, dict):
-        return {
-            k: coerce(attribute.sub[k.lower()], v) if k.lower() in attribute.sub else v
-            for k, v in value.items()
-        }
-    return value
-
-
 def _from_equality(node: Node) -> dict[str, Any] | None:
     """For `add` to `emails[type eq "work"].value` with no match: the value to create."""
     if isinstance(node, Compare) and node.op == "eq" and node.path.sub is None:
@@ -220,3 +223,7 @@ def _from_equality(node: Node) -> dict[str, Any] | None:
         if left is not None and right is not None:
             return {**left, **right}
     return None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []

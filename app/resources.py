@@ -98,12 +98,20 @@ class ResourceType:
         return TABLES[self.name]
 
     def resolve(self, path: AttrPath) -> tuple[str | None, Attribute, Attribute | None] | None:
-        """(extension URN or None, attribute, sub-attribute) for a path, or None if unknown."""
+        """(extension URN or None, attribute, sub-attribute) for a path, or None if unknown.
+
+        A name without a URN is looked up in the core schema, then in the extensions where it
+        is unique: RFC 7644 §3.10 says clients SHOULD, not MUST, qualify extension attributes
+        (Entra sends `manager` for the enterprise extension's).
+        """
         urn = path.urn
         if urn is not None and urn.lower() == self.schema.lower():
             urn = None
         if urn is None:
             attributes = self.attributes
+            if path.attr.lower() not in attributes:
+                urn = self.extension_of(path.attr)
+                attributes = schema_attributes(urn) if urn else attributes
         else:
             extension = next((e for e in self.extensions if e.lower() == urn.lower()), None)
             if extension is None:
@@ -116,6 +124,11 @@ class ResourceType:
             return urn, attribute, None
         sub = attribute.sub.get(path.sub.lower())
         return (urn, attribute, sub) if sub is not None else None
+
+    def extension_of(self, name: str) -> str | None:
+        """The one extension that defines an attribute of this name (None: none, or several)."""
+        found = [e for e in self.extensions if name.lower() in schema_attributes(e)]
+        return found[0] if len(found) == 1 else None
 
 
 USER = ResourceType("User", "/Users", USER_SCHEMA, (ENTERPRISE_SCHEMA,), "User Account")
@@ -140,53 +153,6 @@ def schema_attributes(urn: str) -> dict[str, Attribute]:
 
 
 # --- stored form <-> SCIM form ---------------------------------------------------------------
-
-
-def clean(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
-    """The stored form of an incoming body: known attributes only, canonical names, no nulls.
-
-    Read-only attributes (`id`, `meta`, `groups`, a manager's `displayName`) and `schemas` are
-    dropped: Okta's PUT sends back the whole object it read
-    (tests/exchanges/okta/update-profile.json).
-    Unknown attributes are ignored.
-    """
-    stored = _clean_attributes(resource_type.writable, body)
-    for extension in resource_type.extensions:
-        block = next((v for k, v in body.items() if k.lower() == extension.lower()), None)
-        if isinstance(block, dict):
-            inner = _clean_attributes(schema_attributes(extension), block)
-            if inner:
-                stored[extension] = inner
-    return stored
-
-
-def _clean_attributes(attributes: dict[str, Attribute], values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        attribute = attributes.get(key.lower())
-        if attribute is None or attribute.mutability == "readOnly":
-            continue
-        cleaned = _clean_value(attribute, value)
-        if cleaned is not None:
-            out[attribute.name] = cleaned
-    return out
-
-
-def _clean_value(attribute: Attribute, value: Any) -> Any:
-    if value is None:
-        return None
-    if attribute.multi_valued:
-        items = value if isinstance(value, list) else [value]
-        cleaned = [_clean_single(attribute, v) for v in items]
-        kept = [v for v in cleaned if v not in (None, {})]
-        return kept or None
-    return _clean_single(attribute, value)
-
-
-def _clean_single(attribute: Attribute, value: Any) -> Any:
-    if attribute.type == "complex" and isinstance(value, dict):
-        return _clean_attributes(attribute.sub, value) or None
-    return value
 
 
 def meta(
@@ -235,33 +201,3 @@ def to_scim(
         scim.update(extra)
     scim["meta"] = meta_value
     return scim
-
-
-def normalize_primary(stored: dict[str, Any]) -> None:
-    """RFC 7643 §2.4: at most one value of a multi-valued attribute has `primary: true`.
-
-    The last value marked primary wins.
-    """
-    for values in stored.values():
-        settle_primary(values)
-
-
-def primaries_of(values: Any) -> set[int]:
-    """Identities of the values now marked primary, to tell settle_primary which are new."""
-    if not isinstance(values, list):
-        return set()
-    return {id(v) for v in values if isinstance(v, dict) and v.get("primary") is True}
-
-
-def settle_primary(values: Any, before: set[int] | None = None) -> None:
-    """Leave one value marked primary: the last one marked since `before` (else the last)."""
-    if not isinstance(values, list):
-        return
-    marked = [i for i, v in enumerate(values) if isinstance(v, dict) and v.get("primary") is True]
-    if len(marked) < 2:
-        return
-    fresh = [i for i in marked if id(values[i]) not in (before or set())] or marked
-    keep = fresh[-1]
-    for i in marked:
-        if i != keep:
-            values[i] = {k: v for k, v in values[i].items() if k != "primary"}

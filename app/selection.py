@@ -15,13 +15,14 @@ class Selection:
 
     include: frozenset[tuple[str | None, str, str | None]] = frozenset()
     exclude: frozenset[tuple[str | None, str, str | None]] = frozenset()
-    whole_extensions: frozenset[str] = frozenset()
+    whole_extensions: frozenset[str] = frozenset()  # extension URNs `attributes` names
+    excluded_extensions: frozenset[str] = frozenset()  # extension URNs `excludedAttributes` names
     restricted: bool = False  # `attributes` was given: only what it names (and `always`) returns
 
     def wants(self, attr: str, urn: str | None = None) -> bool:
         """Whether attribute `attr` (canonical name) appears in the response at all."""
         key = attr.lower()
-        if (urn, key, None) in self.exclude:
+        if (urn, key, None) in self.exclude or urn in self.excluded_extensions:
             return False
         if not self.restricted:
             return True
@@ -56,21 +57,29 @@ def parse_selection(
         return triples, extensions
 
     include, whole = paths(attributes)
-    exclude, _ = paths(excluded)
+    exclude, excluded_whole = paths(excluded)
     restricted = bool(attributes and attributes.strip())
-    return Selection(frozenset(include), frozenset(exclude), frozenset(whole), restricted)
+    return Selection(
+        frozenset(include),
+        frozenset(exclude),
+        frozenset(whole),
+        frozenset(excluded_whole),
+        restricted,
+    )
 
 
 def project(
     resource_type: ResourceType, scim: dict[str, Any], selection: Selection
 ) -> dict[str, Any]:
     """Apply a Selection to a full SCIM resource; `returned: always` attributes always stay."""
-    if not selection.restricted and not selection.exclude:
+    if not selection.restricted and not selection.exclude and not selection.excluded_extensions:
         return scim
     out: dict[str, Any] = {}
     for key, value in scim.items():
         if key in ("schemas", "id"):
             out[key] = value
+        elif key in selection.excluded_extensions:
+            continue
         elif key in resource_type.extensions:
             kept = _project_block(value, selection, key)
             if kept:

@@ -66,6 +66,12 @@ def fetch(resource_type: ResourceType, resource_id: str) -> Row:
     return _row(found)
 
 
+def exists(resource_type: ResourceType, resource_id: str) -> bool:
+    """Whether a resource with this id exists."""
+    sql = f"SELECT 1 FROM {resource_type.table.name} WHERE id = ?"
+    return connection().execute(sql, [resource_id]).fetchone() is not None
+
+
 def search(
     resource_type: ResourceType,
     where: str | None,

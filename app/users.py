@@ -12,7 +12,8 @@ from app import patch as patching
 from app.operations import parse_operations, sets_password
 from app.passwords import hash_password
 from app.rendering import Response
-from app.resources import USER, clean, normalize_primary
+from app.resources import ENTERPRISE_SCHEMA, USER
+from app.values import clean, normalize_primary
 
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-hash")
 
@@ -106,8 +107,19 @@ async def delete(user_id: str) -> Response:
 def _stored(body: dict[str, Any]) -> dict[str, Any]:
     stored = clean(USER, body)
     normalize_primary(stored)
+    _link_manager(stored)
     spec.check("UserIn", stored)
     return stored
+
+
+def _link_manager(stored: dict[str, Any]) -> None:
+    """A manager that is one of our users gets its `$ref`, relative as RFC 7643 §8.3 writes
+    it; another value (an id from elsewhere) keeps the `$ref` the client sent, if any."""
+    manager = stored.get(ENTERPRISE_SCHEMA, {}).get("manager")
+    if not isinstance(manager, dict) or not isinstance(manager.get("value"), str):
+        return
+    if store.exists(USER, manager["value"]):
+        manager["$ref"] = f"../Users/{manager['value']}"
 
 
 async def _hash(password: Any) -> str | None:

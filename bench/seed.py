@@ -73,14 +73,14 @@ def _child(*args: str) -> None:
 
 
 def _seed(users: int, big_size: int, manifest: str) -> None:
-    from app import database, members, resources, store
+    from app import database, members, store, values
     from app.resources import GROUP, USER
 
     rng = random.Random(5)
     seeded: list[tuple[str, str]] = []
     with database.write_sync() as conn:
         for index in range(users):
-            body = resources.clean(USER, user_body(index))
+            body = values.clean(USER, user_body(index))
             row = store.insert(conn, USER, str(uuid.uuid4()), body)
             seeded.append((row.id, body["userName"]))
         ids = [user_id for user_id, _ in seeded]

@@ -16,7 +16,8 @@ from starlette.testclient import TestClient
 
 from app import config, database, spec, store
 from app.main import create_app
-from app.resources import USER, clean, normalize_primary
+from app.resources import USER
+from app.values import clean, normalize_primary
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

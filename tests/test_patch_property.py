@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from app import errors, patch
 from app.operations import parse_operations
-from app.resources import USER, clean, normalize_primary
+from app.resources import USER
+from app.values import clean, normalize_primary
 from tests.conftest import ScimClient
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -116,7 +116,28 @@ element_filter = st.recursive(
     max_leaves=3,
 )
 value_path = element_filter.map(lambda f: f"emails[{f}]")
-leaf = st.one_of(string_leaf, present, boolean_leaf, null_leaf, schemas_leaf, value_path)
+# Entra's `emails[type eq "work"].value eq "x"`, index-backed like `emails.value eq`.
+value_path_compare = st.builds(
+    lambda f, o, v: f"emails[{f}].value {o} {quoted(v)}",
+    element_filter,
+    st.sampled_from(["eq", "co"]),
+    word,
+)
+resource_type_leaf = st.builds(
+    lambda o, v: f"meta.resourceType {o} {quoted(v)}",
+    st.sampled_from(["eq", "ne"]),
+    st.sampled_from(["User", "Group", "user"]),
+)
+leaf = st.one_of(
+    string_leaf,
+    present,
+    boolean_leaf,
+    null_leaf,
+    schemas_leaf,
+    value_path,
+    value_path_compare,
+    resource_type_leaf,
+)
 filter_text = st.recursive(
     leaf,
     logical,

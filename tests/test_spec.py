@@ -79,9 +79,9 @@ def _component(name: str) -> dict[str, Any]:
 
 
 def _properties(schema: dict[str, Any]) -> dict[str, Any]:
-    """Properties of a schema, merging allOf parts."""
+    """Properties of a schema, merging allOf parts and anyOf's object parts."""
     found = dict(schema.get("properties", {}))
-    for part in schema.get("allOf", []):
+    for part in [*schema.get("allOf", []), *schema.get("anyOf", [])]:
         found.update(_properties(part))
     return found
 
@@ -99,6 +99,8 @@ def _assert_agree(attribute: dict[str, Any], prop: dict[str, Any], where: str) -
         prop = prop["items"]
     if "type" in prop:
         assert prop["type"] == JSON_TYPES[attribute["type"]], where
+    if "anyOf" in prop:  # what a client may send besides (bare ids, booleans as strings)
+        assert JSON_TYPES[attribute["type"]] in [p.get("type") for p in prop["anyOf"]], where
     assert prop.get("writeOnly", False) == (attribute["mutability"] == "writeOnly"), where
     for sub in attribute.get("subAttributes", []):
         if sub["name"] == "$ref":
