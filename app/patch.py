@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from app import errors, filters
+from app import errors, filters, limits
 from app.evaluate import element_matches
 from app.filters import And, Compare, Node, Not, Or, ValuePath
 from app.resources import Attribute, ResourceType, primaries_of, settle_primary
@@ -98,6 +98,7 @@ def parse_operations(
     resource_type: ResourceType, operations: list[dict[str, Any]]
 ) -> list[Operation]:
     """Validate a PatchOp's Operations; op names are matched case-insensitively."""
+    limits.check_patch(operations)
     parsed = []
     for raw in operations:
         op = str(raw.get("op", "")).lower()
