@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts gunicorn
+
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = {"WORKERS": "1", "BENCH_USERS": "60", "BENCH_MEMBERS": "20", "BENCH_DURATION": "1",
          "BENCH_ROUNDS": "1", "BENCH_WARMUP": "0", "BENCH_CONNECTIONS": "4",

@@ -12,8 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+pytestmark = pytest.mark.slow  # starts gunicorn
 
 
 def test_bad_operation_id_stops_the_server(tmp_path: Path) -> None:
