@@ -23,6 +23,10 @@ class Settings:
     base_url: str | None = None
     patch_returns_members_up_to: int = 1000
     validate_responses: bool = False
+    max_json_depth: int = 64
+    max_patch_values: int = 10_000
+    request_deadline_seconds: float = 10.0
+    synchronous: str = "FULL"
 
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with some settings changed (tests use this)."""
@@ -44,7 +48,27 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
         patch_returns_members_up_to=int(
             environ.get("SCIM_PATCH_RETURNS_MEMBERS_UP_TO", defaults.patch_returns_members_up_to)
         ),
+        max_json_depth=int(environ.get("SCIM_MAX_JSON_DEPTH", defaults.max_json_depth)),
+        max_patch_values=int(environ.get("SCIM_MAX_PATCH_VALUES", defaults.max_patch_values)),
+        request_deadline_seconds=float(
+            environ.get("SCIM_REQUEST_DEADLINE_SECONDS", defaults.request_deadline_seconds)
+        ),
+        synchronous=synchronous(environ.get("SCIM_SYNCHRONOUS", defaults.synchronous)),
     )
+
+
+# SQLite's `PRAGMA synchronous` levels this server allows, in WAL mode (README.md, "Durability"):
+# FULL syncs the WAL on every commit, so an acknowledged write survives a power loss; NORMAL
+# syncs only at checkpoints and may lose the last commits then (never the database's integrity).
+SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+
+
+def synchronous(value: str) -> str:
+    """SCIM_SYNCHRONOUS checked against SYNCHRONOUS (it is formatted into a PRAGMA)."""
+    level = value.strip().upper()
+    if level not in SYNCHRONOUS:
+        raise ValueError(f"SCIM_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS)}, not {value!r}")
+    return level
 
 
 def ensure_token(settings: Settings) -> tuple[Settings, bool]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from app import config, migrations
+from app import config, deadline, migrations
 
 LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
 WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
@@ -59,9 +59,10 @@ def open_database(path: str) -> sqlite_utils.Database:
     )
     database = sqlite_utils.Database(conn)
     database.enable_wal()
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA synchronous={config.synchronous(config.get().synchronous)}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.create_function("casefold", 1, _casefold, deterministic=True)
+    deadline.watch(conn)  # statements past the request's deadline are interrupted (503)
     migrations.apply(database)
     return database
 

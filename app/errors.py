@@ -11,6 +11,8 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from jsonschema.exceptions import ValidationError
 from starlette.exceptions import HTTPException
 
+from app import config, deadline
+
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 MEDIA_TYPE = "application/scim+json"
 WWW_AUTHENTICATE = 'Bearer realm="scim"'
@@ -145,6 +147,10 @@ async def problem_handler(_request: ConnexionRequest, exc: Exception) -> Connexi
     detail = str(exc.detail or exc.title or "Request failed")
     if isinstance(exc, ScimError):
         scim_type = exc.scim_type
+    elif status == 400 and detail.endswith(" - 'filter'"):
+        # A SearchRequest's `filter` that breaks the spec (e.g. its maxLength): the spec's 400
+        # lists filter errors as invalidFilter (RFC 7644 §3.4.3 refers to §3.4.2.2).
+        scim_type = "invalidFilter"
     elif status == 400:
         # Connexion raises its 400 from inside `except JSONDecodeError` for malformed JSON, and
         # inside `except ValidationError` for a body the spec refuses.
@@ -189,6 +195,20 @@ def method_not_allowed_handler(allowed_methods: Callable[[str], Iterable[str]]) 
 async def unicode_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """A body that is not UTF-8 (Connexion #1860 would answer 500)."""
     return render(400, "The request body is not valid UTF-8 JSON", "invalidSyntax")
+
+
+async def database_error_handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """A statement SQLite stopped at the request's deadline (app/deadline.py) is a 503.
+
+    The client may retry (Retry-After); nothing was written, as an interrupted write
+    transaction is rolled back. Any other database error is unexpected.
+    """
+    if not deadline.passed():
+        return await unexpected_error_handler(request, exc)
+    seconds = config.get().request_deadline_seconds
+    log.warning("%s %s ran past its %s s deadline", request.method, request.url.path, seconds)
+    detail = f"The request took longer than {seconds:g} seconds and was stopped; retry later"
+    return render(503, detail, headers={"Retry-After": "1"})
 
 
 async def unexpected_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

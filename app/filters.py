@@ -6,6 +6,14 @@ Grammar, loosest binding first:
     factor  = "not" "(" filter ")" / "(" filter ")" / attrPath "[" filter "]" / attrExp
     attrExp = attrPath "pr" / attrPath compareOp compValue
 Keywords, operators and attribute names are case-insensitive.
+
+A filter is at most MAX_DEPTH levels deep (invalidFilter beyond): the parser, the SQL compiler
+(app/query.py), the evaluator (app/evaluate.py) and `str()` recurse once per level, and SQLite's
+own parser refuses SQL nested much deeper ("parser stack overflow": 22 levels of the
+`NOT coalesce(...)` that `not (...)` compiles to). Levels are counted twice, both within the
+limit: brackets (`( )`, `not ( )`, `[ ]`) as written, and operators (`and`, `or`, `not`, `[ ]`)
+above a comparison in the AST. A chain `a and b and c and d` is built balanced,
+`(a and b) and (c and d)`, so that n operands take about log2(n) levels.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any
 from app import errors
 
 COMPARE_OPS = ("eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le")
+MAX_DEPTH = 16  # README.md, "Limits"
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,33 @@ def parse(text: str) -> Node:
     left = parser.peek()
     if left is not None:
         raise errors.InvalidFilter(f"unexpected {left[1]!r} in filter {text!r}")
+    if depth(node) > MAX_DEPTH:
+        raise errors.InvalidFilter(f"filter nests operators deeper than {MAX_DEPTH} levels")
     return node
+
+
+def depth(node: Node) -> int:
+    """How many operators (and, or, not, value path) stand above the deepest comparison."""
+    deepest = 0
+    pending: list[tuple[Node, int]] = [(node, 0)]
+    while pending:
+        current, level = pending.pop()
+        deepest = max(deepest, level)
+        if isinstance(current, And | Or):
+            pending += [(current.left, level + 1), (current.right, level + 1)]
+        elif isinstance(current, Not):
+            pending.append((current.expr, level + 1))
+        elif isinstance(current, ValuePath):
+            pending.append((current.filter, level + 1))
+    return deepest
+
+
+def _balanced(kind: type[And] | type[Or], operands: list[Node]) -> Node:
+    """`a op b op c op d` as `(a op b) op (c op d)`: the same filter, log2(n) levels deep."""
+    while len(operands) > 1:
+        pairs = [operands[i : i + 2] for i in range(0, len(operands), 2)]
+        operands = [kind(pair[0], pair[1]) if len(pair) == 2 else pair[0] for pair in pairs]
+    return operands[0]
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
@@ -167,6 +202,17 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
 class _Parser:
     def __init__(self, tokens: list[tuple[str, str]], text: str) -> None:
         self.tokens, self.text, self.index = tokens, text, 0
+        self.depth = 0
+
+    def nested(self, close: str) -> Node:
+        """The filter inside an opening bracket just taken, up to its `close`."""
+        if self.depth == MAX_DEPTH:
+            raise errors.InvalidFilter(f"filter nests brackets deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        inner = self.filter()
+        self.expect(close)
+        self.depth -= 1
+        return inner
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -191,31 +237,27 @@ class _Parser:
         return None
 
     def filter(self) -> Node:
-        node = self.term()
+        terms = [self.term()]
         while self.keyword("or"):
-            node = Or(node, self.term())
-        return node
+            terms.append(self.term())
+        return _balanced(Or, terms)
 
     def term(self) -> Node:
-        node = self.factor()
+        factors = [self.factor()]
         while self.keyword("and"):
-            node = And(node, self.factor())
-        return node
+            factors.append(self.factor())
+        return _balanced(And, factors)
 
     def factor(self) -> Node:
         token = self.peek()
         if token == ("punct", "("):
             self.take()
-            node = self.filter()
-            self.expect(")")
-            return node
+            return self.nested(")")
         after = self.tokens[self.index + 1] if self.index + 1 < len(self.tokens) else None
         if token and token[0] == "word" and token[1].lower() == "not" and after == ("punct", "("):
             self.take()
             self.take()
-            inner = self.filter()
-            self.expect(")")
-            return Not(inner)
+            return Not(self.nested(")"))
         return self.attr_expression()
 
     def attr_expression(self) -> Node:
@@ -227,8 +269,7 @@ class _Parser:
         path = parse_path(text)
         if self.peek() == ("punct", "["):
             self.take()
-            inner = self.filter()
-            self.expect("]")
+            inner = self.nested("]")
             token = self.peek()
             if token is not None and token[0] == "sub":
                 # `emails[type eq "work"].value eq "x"`: Entra's matching filter, not in the

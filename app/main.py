@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import connexion
@@ -55,5 +56,6 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     app.add_error_handler(405, errors.method_not_allowed_handler(spec.allowed_methods))
     app.add_error_handler(HTTPException, errors.http_exception_handler)
     app.add_error_handler(UnicodeDecodeError, errors.unicode_error_handler)
+    app.add_error_handler(sqlite3.OperationalError, errors.database_error_handler)
     app.add_error_handler(Exception, errors.unexpected_error_handler)
     return app

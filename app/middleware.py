@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import config, errors
+from app import config, deadline, errors, limits
 
 SCIM_JSON = b"application/scim+json"
 # Body media types we accept; both are validated against the spec's application/scim+json schema.
@@ -21,6 +21,8 @@ class RequestNormalizer:
     - Bodies over SCIM_MAX_BODY_BYTES are refused with 413.
     - A chunked body (no Content-Length) is read here and passed on with a Content-Length:
       Connexion treats a request without one as bodiless ("RequestBody is required").
+    - Before anything parses them, the query and the body are held to app/limits.py, and the
+      request's deadline starts (app/deadline.py).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -30,24 +32,32 @@ class RequestNormalizer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = config.get().max_body_bytes
+        settings = config.get()
+        deadline.start(settings.request_deadline_seconds)
+        limits.check_query(scope.get("query_string", b""))
+        limit = settings.max_body_bytes
         headers = []
-        chunked = False
+        chunked = has_body = False
         for name, value in scope["headers"]:
             if name == b"content-type":
                 value = normalize_content_type(value)
             elif name == b"authorization":
                 value = normalize_authorization(value)
-            elif name == b"content-length" and value.isdigit() and int(value) > limit:
-                raise _too_large(limit)
+            elif name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    raise _too_large(limit)
+                has_body = value != b"0"
             elif name == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
             headers.append((name, value))
         receive = _limited(receive, limit)
-        if chunked and not any(name == b"content-length" for name, _ in headers):
+        if chunked or has_body:
             body = await _read_body(receive)
-            headers.append((b"content-length", str(len(body)).encode()))
-            receive = _replay(body)
+            limits.check_body(body)
+            if chunked:
+                headers = [(n, v) for n, v in headers if n != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+            receive = _replay(body, receive)
         await self.app({**scope, "headers": headers}, receive, send)
 
 
@@ -79,13 +89,14 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(parts)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body read already, then the connection's own messages (its disconnect)."""
     sent = False
 
     async def replay() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 

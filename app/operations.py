@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app import checks, errors, filters
+from app import checks, errors, filters, limits
 from app.checks import Checked
 from app.filters import Node
 from app.resources import Attribute, ResourceType
@@ -87,6 +87,7 @@ def parse_operations(
     resource_type: ResourceType, operations: list[dict[str, Any]]
 ) -> list[Operation]:
     """Validate a PatchOp's Operations; op names are matched case-insensitively."""
+    limits.check_patch(operations)
     parsed = []
     for raw in operations:
         op = str(raw.get("op", "")).lower()

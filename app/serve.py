@@ -37,6 +37,10 @@ def main() -> None:
             "app.worker.ScimWorker",
             "--graceful-timeout",
             "10",
+            # gunicorn's control socket defaults to one path per user (~/.gunicorn): a second
+            # server on the machine, or a restart after kill -9, would meet this one's there.
+            # Nothing here uses gunicornc; signals still manage the server.
+            "--no-control-socket",
             "app.main:create_app()",
         ],
     )

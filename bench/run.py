@@ -5,7 +5,8 @@
 Knobs (environment): WORKERS (2), BENCH_USERS (10000), BENCH_MEMBERS (10000),
 BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
 BENCH_THREADS (1), BENCH_WARMUP (seconds, 2),
-BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000").
+BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"), SCIM_SYNCHRONOUS (passed to the
+server; unset: the server's default, FULL).
 See bench/README.md for what each scenario is and how to read the table.
 """
 
@@ -61,6 +62,7 @@ class Options:
     scenarios: list[str]
     install: bool
     results: Path
+    synchronous: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         scenarios=["ceiling", *[s for s in chosen if s != "ceiling"]],
         install=not args.no_install,
         results=args.results,
+        synchronous=env.get("SCIM_SYNCHRONOUS") or None,
     )
 
 
@@ -125,7 +128,8 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         load.write_data(directory, manifest)
         scim = stack.enter_context(
             server.serve(
-                "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token},
+                "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
+                | ({"SCIM_SYNCHRONOUS": opts.synchronous} if opts.synchronous else {}),
                 "/scim/v2/ServiceProviderConfig", token, directory / "scim.log",
             )
         )  # fmt: skip
