@@ -7,8 +7,6 @@ support /Me "SHOULD respond with HTTP status code 501 (Not Implemented)".
 
 from __future__ import annotations
 
-from typing import Any
-
 from app import errors
 from app.rendering import Response
 
@@ -20,12 +18,12 @@ async def get() -> Response:
     raise errors.NotImplementedHere(DETAIL)
 
 
-async def replace(body: dict[str, Any] | None = None) -> Response:
+async def replace() -> Response:
     """RFC 7644 §3.11: 501."""
     raise errors.NotImplementedHere(DETAIL)
 
 
-async def patch(body: dict[str, Any] | None = None) -> Response:
+async def patch() -> Response:
     """RFC 7644 §3.11: 501."""
     raise errors.NotImplementedHere(DETAIL)
 
@@ -35,6 +33,6 @@ async def delete() -> Response:
     raise errors.NotImplementedHere(DETAIL)
 
 
-async def create(body: dict[str, Any] | None = None) -> Response:
+async def create() -> Response:
     """RFC 7644 §3.11: 501."""
     raise errors.NotImplementedHere(DETAIL)
