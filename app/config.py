@@ -23,6 +23,13 @@ class Settings:
     base_url: str | None = None
     patch_returns_members_up_to: int = 1000
     validate_responses: bool = False
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int | None = None  # None: max_body_bytes
+
+    @property
+    def bulk_payload_limit(self) -> int:
+        """/Bulk's maxPayloadSize: never above max_body_bytes, which refuses a body first."""
+        return min(self.bulk_max_payload_bytes or self.max_body_bytes, self.max_body_bytes)
 
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with some settings changed (tests use this)."""
@@ -44,6 +51,10 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
         patch_returns_members_up_to=int(
             environ.get("SCIM_PATCH_RETURNS_MEMBERS_UP_TO", defaults.patch_returns_members_up_to)
         ),
+        bulk_max_operations=int(
+            environ.get("SCIM_BULK_MAX_OPERATIONS", defaults.bulk_max_operations)
+        ),
+        bulk_max_payload_bytes=int(environ.get("SCIM_BULK_MAX_PAYLOAD_BYTES", 0)) or None,
     )
 
 
