@@ -27,6 +27,13 @@ class Settings:
     max_patch_values: int = 10_000
     request_deadline_seconds: float = 10.0
     synchronous: str = "FULL"
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int | None = None  # None: max_body_bytes
+
+    @property
+    def bulk_payload_limit(self) -> int:
+        """/Bulk's maxPayloadSize: never above max_body_bytes, which refuses a body first."""
+        return min(self.bulk_max_payload_bytes or self.max_body_bytes, self.max_body_bytes)
 
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with some settings changed (tests use this)."""
@@ -54,6 +61,10 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
             environ.get("SCIM_REQUEST_DEADLINE_SECONDS", defaults.request_deadline_seconds)
         ),
         synchronous=synchronous(environ.get("SCIM_SYNCHRONOUS", defaults.synchronous)),
+        bulk_max_operations=int(
+            environ.get("SCIM_BULK_MAX_OPERATIONS", defaults.bulk_max_operations)
+        ),
+        bulk_max_payload_bytes=int(environ.get("SCIM_BULK_MAX_PAYLOAD_BYTES", 0)) or None,
     )
 
 

@@ -23,7 +23,11 @@ async def service_provider_config() -> Response:
         "schemas": [SPC_SCHEMA],
         "documentationUri": f"{base}/ui/",
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": True,
+            "maxOperations": settings.bulk_max_operations,
+            "maxPayloadSize": settings.bulk_payload_limit,
+        },
         "filter": {"supported": True, "maxResults": settings.max_results},
         "changePassword": {"supported": True},
         "sort": {"supported": True},

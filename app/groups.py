@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from typing import Any
 
@@ -17,7 +18,8 @@ from app import (
     store,
 )
 from app import patch as patching
-from app.operations import parse_operations
+from app.membership import Change
+from app.operations import Operation, parse_operations
 from app.rendering import Response
 from app.resources import GROUP
 from app.values import clean
@@ -58,11 +60,10 @@ async def create(
     body: dict[str, Any], attributes: str | None = None, excluded_attributes: str | None = None
 ) -> Response:
     """RFC 7644 §3.3: create a group with its initial members."""
-    stored = _stored(body)
+    stored = stored_form(body)
     ids = membership.member_ids(body.get("members"))
     async with database.write() as conn:
-        row = store.insert(conn, GROUP, str(uuid.uuid4()), stored)
-        members.add_members(conn, row.id, ids)
+        row = write_create(conn, str(uuid.uuid4()), stored, ids)
     return rendering.one(GROUP, row, attributes, excluded_attributes, 201)
 
 
@@ -73,13 +74,11 @@ async def replace(
     excluded_attributes: str | None = None,
 ) -> Response:
     """RFC 7644 §3.5.1: replace a group, members included (absent members means none)."""
-    stored = _stored(body)
+    stored = stored_form(body)
     ids = membership.member_ids(body.get("members"))
     expected = preconditions.expected_versions()
     async with database.write() as conn:
-        row = store.update(conn, GROUP, group_id, stored, expected)
-        members.clear_members(conn, group_id)
-        members.add_members(conn, group_id, ids)
+        row = write_replace(conn, group_id, stored, ids, expected)
     return rendering.one(GROUP, row, attributes, excluded_attributes)
 
 
@@ -99,18 +98,9 @@ async def patch(
     others, changes = membership.split(operations)
     expected = preconditions.expected_versions()
     async with database.write() as conn:
-        if others:
-            current = store.fetch(GROUP, group_id)
-            stored = _stored(patching.apply(GROUP, current.resource, others).resource)
-            row = store.update(conn, GROUP, group_id, stored, expected)
-        else:
-            row = store.touch(conn, GROUP, group_id, expected)
-        for change in changes:
-            membership.apply(conn, group_id, change)
+        row = write_patch(conn, group_id, others, changes, expected)
     selected = attributes is not None or excluded_attributes is not None
-    if not selected and members.has_more_members(
-        group_id, config.get().patch_returns_members_up_to
-    ):
+    if patch_status(group_id, selected) == 204:
         return None, 204, rendering.headers(GROUP, row)
     return rendering.one(GROUP, row, attributes, excluded_attributes)
 
@@ -123,7 +113,60 @@ async def delete(group_id: str) -> Response:
     return None, 204, {}
 
 
-def _stored(body: dict[str, Any]) -> dict[str, Any]:
+# The writes of create, replace and patch, inside an open write transaction (here and in
+# app/bulk.py); the bodies are checked before the transaction opens.
+
+
+def write_create(
+    conn: sqlite3.Connection, group_id: str, stored: dict[str, Any], ids: list[str]
+) -> store.Row:
+    """A new group and its members."""
+    row = store.insert(conn, GROUP, group_id, stored)
+    members.add_members(conn, group_id, ids)
+    return row
+
+
+def write_replace(
+    conn: sqlite3.Connection,
+    group_id: str,
+    stored: dict[str, Any],
+    ids: list[str],
+    expected: store.Expected,
+) -> store.Row:
+    """A group replaced, members included."""
+    row = store.update(conn, GROUP, group_id, stored, expected)
+    members.clear_members(conn, group_id)
+    members.add_members(conn, group_id, ids)
+    return row
+
+
+def write_patch(
+    conn: sqlite3.Connection,
+    group_id: str,
+    others: list[Operation],
+    changes: list[Change],
+    expected: store.Expected,
+) -> store.Row:
+    """A PATCH split by membership.split: other attributes on the JSON, members as rows."""
+    if others:
+        current = store.fetch(GROUP, group_id)
+        stored = stored_form(patching.apply(GROUP, current.resource, others).resource)
+        row = store.update(conn, GROUP, group_id, stored, expected)
+    else:
+        row = store.touch(conn, GROUP, group_id, expected)
+    for change in changes:
+        membership.apply(conn, group_id, change)
+    return row
+
+
+def patch_status(group_id: str, selected: bool) -> int:
+    """200 (with the group) or 204: see `patch`."""
+    limit = config.get().patch_returns_members_up_to
+    return 204 if not selected and members.has_more_members(group_id, limit) else 200
+
+
+def stored_form(body: dict[str, Any]) -> dict[str, Any]:
+    """What a group body stores: cleaned and held to GroupIn."""
     stored = clean(GROUP, body)
     spec.check("GroupIn", stored)
     return stored

@@ -124,18 +124,3 @@ def _extension_operation(op: str, extension: str, value: Any) -> Operation:
     if not isinstance(value, dict):
         raise errors.InvalidValue(f"{op} on {extension} needs an object of its attributes")
     return Operation(op, None, {extension: value})
-
-
-def sets_password(operations: list[Operation]) -> bool:
-    """Whether any operation may set the write-only `password`."""
-    for operation in operations:
-        if operation.path is not None and operation.path.attribute.name == "password":
-            return True
-        value = operation.value
-        if (
-            operation.path is None
-            and isinstance(value, dict)
-            and "password" in map(str.lower, value)
-        ):
-            return True
-    return False

@@ -23,13 +23,16 @@ def expected_versions() -> frozenset[int] | None:
     A tag that names no version of ours (`"abc"`) matches nothing.
     """
     header = request.headers.get("if-match")
-    if header is None:
-        return None
+    return None if header is None else versions(header)
+
+
+def versions(header: str) -> frozenset[int] | None:
+    """The versions an If-Match value (or a bulk operation's `version`) accepts; None: any."""
     tags = _tags(header)
     if "*" in tags:
         return None
-    versions = (tag.strip('"') for tag in tags)
-    return frozenset(int(v) for v in versions if v.isascii() and v.isdigit() and str(int(v)) == v)
+    found = (tag.strip('"') for tag in tags)
+    return frozenset(int(v) for v in found if v.isascii() and v.isdigit() and str(int(v)) == v)
 
 
 def not_modified(version: int) -> bool:

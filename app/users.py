@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app import database, listing, preconditions, rendering, spec, store
 from app import patch as patching
-from app.operations import parse_operations, sets_password
-from app.passwords import hash_password
+from app.operations import Operation, parse_operations
+from app.passwords import hash_all, hash_off_loop
 from app.rendering import Response
 from app.resources import ENTERPRISE_SCHEMA, USER
 from app.values import clean, normalize_primary
-
-_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-hash")
 
 
 async def search(
@@ -53,8 +50,8 @@ async def create(
     body: dict[str, Any], attributes: str | None = None, excluded_attributes: str | None = None
 ) -> Response:
     """RFC 7644 §3.3: create a user; userName is unique regardless of letter case (409)."""
-    stored = _stored(body)
-    password_hash = await _hash(body.get("password"))
+    stored = stored_form(body)
+    password_hash = await hash_off_loop(body.get("password"))
     async with database.write() as conn:
         row = store.insert(conn, USER, str(uuid.uuid4()), stored, password_hash)
     return rendering.one(USER, row, attributes, excluded_attributes, 201)
@@ -67,8 +64,8 @@ async def replace(
     excluded_attributes: str | None = None,
 ) -> Response:
     """RFC 7644 §3.5.1: replace a user; `password` is kept unless the body carries one."""
-    stored = _stored(body)
-    password_hash = await _hash(body.get("password"))
+    stored = stored_form(body)
+    password_hash = await hash_off_loop(body.get("password"))
     expected = preconditions.expected_versions()
     async with database.write() as conn:
         row = store.update(conn, USER, user_id, stored, expected, password_hash)
@@ -83,16 +80,11 @@ async def patch(
 ) -> Response:
     """RFC 7644 §3.5.2: modify a user; all operations apply together or not at all."""
     operations = parse_operations(USER, body["Operations"])
-    password_hash = None
-    if sets_password(operations):
-        # Hash before the transaction opens: nothing is awaited while it holds the write lock.
-        preview = patching.apply(USER, store.fetch(USER, user_id).resource, operations)
-        password_hash = await _hash(preview.password)
+    # Hash before the transaction opens: nothing is awaited while it holds the write lock.
+    hashes = await hash_all(patch_passwords(operations))
     expected = preconditions.expected_versions()
     async with database.write() as conn:
-        current = store.fetch(USER, user_id)
-        stored = _stored(patching.apply(USER, current.resource, operations).resource)
-        row = store.update(conn, USER, user_id, stored, expected, password_hash)
+        row = write_patch(conn, user_id, operations, expected, hashes)
     return rendering.one(USER, row, attributes, excluded_attributes)
 
 
@@ -104,7 +96,23 @@ async def delete(user_id: str) -> Response:
     return None, 204, {}
 
 
-def _stored(body: dict[str, Any]) -> dict[str, Any]:
+def write_patch(
+    conn: sqlite3.Connection,
+    user_id: str,
+    operations: list[Operation],
+    expected: store.Expected,
+    hashes: dict[str, str],
+) -> store.Row:
+    """A PATCH's reads and writes inside an open write transaction (here and in app/bulk.py);
+    `hashes` has the hash of every password in the operations (patch_passwords)."""
+    current = store.fetch(USER, user_id)
+    result = patching.apply(USER, current.resource, operations)
+    password_hash = hashes[result.password] if result.password else None
+    return store.update(conn, USER, user_id, stored_form(result.resource), expected, password_hash)
+
+
+def stored_form(body: dict[str, Any]) -> dict[str, Any]:
+    """What a user body stores: cleaned, one primary value per attribute, held to UserIn."""
     stored = clean(USER, body)
     normalize_primary(stored)
     _link_manager(stored)
@@ -122,9 +130,17 @@ def _link_manager(stored: dict[str, Any]) -> None:
         manager["$ref"] = f"../Users/{manager['value']}"
 
 
-async def _hash(password: Any) -> str | None:
-    if not password:
-        return None
-    # scrypt takes tens of milliseconds: off the event loop, outside any transaction, in one
-    # thread per worker so that concurrent creates queue instead of each holding 16 MiB.
-    return await asyncio.get_running_loop().run_in_executor(_HASHER, hash_password, str(password))
+def patch_passwords(operations: list[Operation]) -> list[str]:
+    """Every password the operations may set, to be hashed before the transaction opens.
+
+    app/patch.py takes a password from an operation whose path is `password`, or from a
+    path-less value's `password` key (URN-qualified or not).
+    """
+    found: list[Any] = []
+    for operation in operations:
+        value = operation.value
+        if operation.path is not None and operation.path.attribute.name == "password":
+            found.append(value)
+        elif operation.path is None and isinstance(value, dict):
+            found += [v for k, v in value.items() if k.lower().split(":")[-1] == "password"]
+    return [p for p in found if isinstance(p, str) and p]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from bench.seed import Manifest
 
+BULK_SIZE = 100  # users per POST /Bulk in bulk_create
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -93,14 +95,17 @@ wrk.headers["Content-Type"] = "application/scim+json"
 local n = 0
 """
 
+# `op_errors`: failed operations inside 200 answers (bulk_create counts them in response()).
 DONE = r"""
 function done(summary, latency, requests)
   local e = summary.errors
+  local failed = 0
+  for _, thread in ipairs(threads) do failed = failed + (thread:get("op_errors") or 0) end
   io.write(string.format(
     'BENCH_RESULT {"requests":%d,"duration_us":%d,"errors":%d,"socket_errors":%d,'
     .. '"p50_us":%d,"p99_us":%d}\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
+    summary.requests, summary.duration, e.status + failed,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
 end
 """
 
@@ -124,6 +129,28 @@ function request()
   local name = PREFIX .. tid .. "-" .. n .. "@example.com"
   local body = user_json(name, "00u" .. tid .. "x" .. n, {okta = true, password = PASSWORD})
   return wrk.format("POST", BASE .. "/Users", nil, body)
+end
+"""
+
+# BULK users per POST /Bulk, created with the body of create_nopw (RFC 7644 §3.7); a failed
+# operation (its status 4xx/5xx inside the 200 BulkResponse) counts as an error.
+BULK_CREATE = r"""
+function init(args) math.randomseed(os.time() + tid); op_errors = 0 end
+function request()
+  n = n + 1
+  local operations = {}
+  for i = 1, BULK do
+    local name = PREFIX .. tid .. "-" .. n .. "-" .. i .. "@example.com"
+    local data = user_json(name, "00u" .. tid .. "x" .. n .. "x" .. i, {okta = true})
+    operations[i] = '{"method":"POST","path":"/Users","bulkId":"u' .. i .. '","data":'
+      .. data .. "}"
+  end
+  local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":['
+    .. table.concat(operations, ",") .. "]}"
+  return wrk.format("POST", BASE .. "/Bulk", nil, body)
+end
+function response(status, headers, body)
+  if status == 200 and body:find('"status":"[45]') then op_errors = op_errors + 1 end
 end
 """
 
@@ -218,6 +245,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("get", GET),
         Scenario("create", CREATE, creates=True),
         Scenario("create_nopw", CREATE, creates=True),
+        Scenario("bulk_create", BULK_CREATE, creates=True),
         Scenario("deactivate", DEACTIVATE),
         Scenario("replace", REPLACE),
         Scenario("first_page", FIRST_PAGE),
@@ -259,6 +287,7 @@ def script(
         "REMOVE_FIRST": big,  # the big group's pool are its members
         "LAG": load.connections,
         "THREADS": load.threads,
+        "BULK": BULK_SIZE,
     }
     header = "".join(f"{name} = {_lua(value)}\n" for name, value in constants.items())
     path = directory / f"{scenario.name}.lua"

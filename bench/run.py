@@ -37,7 +37,7 @@ from bench.load import Result  # noqa: E402
 BENCH_ORDER = [
     "ceiling", "lookup", "get", "group_lookup", "members_lookup", "first_page", "page",
     "deep_page", "deactivate", "replace", "member_add", "member_add_empty", "create",
-    "create_nopw",
+    "create_nopw", "bulk_create",
 ]  # fmt: skip
 SCALE_ORDER = [
     "ceiling", "lookup", "get", "members_lookup", "member_add", "member_add_empty",

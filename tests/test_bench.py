@@ -23,7 +23,10 @@ SMOKE = {"WORKERS": "1", "BENCH_USERS": "60", "BENCH_MEMBERS": "20", "BENCH_DURA
 @pytest.mark.parametrize(
     "args",
     [
-        ["--scenarios", "lookup,get,create_nopw,replace,member_add,member_add_empty,deep_page"],
+        [
+            "--scenarios",
+            "lookup,get,create_nopw,bulk_create,replace,member_add,member_add_empty,deep_page",
+        ],
         ["--scale", "--scenarios", "get,member_add"],
     ],
     ids=["bench", "scale"],

@@ -18,7 +18,8 @@ def test_service_provider_config_is_public_and_complete(client: ScimClient) -> N
         and config["sort"]["supported"]
     )
     assert config["filter"]["maxResults"] > 0
-    assert {"maxOperations", "maxPayloadSize"} <= set(config["bulk"])
+    # /Bulk (RFC 7644 §3.7) with its default limits: 1,000 operations, the body limit.
+    assert config["bulk"] == {"supported": True, "maxOperations": 1000, "maxPayloadSize": 8388608}
     scheme = config["authenticationSchemes"][0]
     assert scheme["type"] == "oauthbearertoken" and scheme["description"]
 

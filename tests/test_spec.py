@@ -16,7 +16,7 @@ from openapi_spec_validator.readers import read_from_filename
 from app import spec
 from app.resources import schema_documents
 
-HANDLER_MODULES = ("app.users", "app.groups", "app.discovery", "app.root")
+HANDLER_MODULES = ("app.users", "app.groups", "app.discovery", "app.root", "app.bulk")
 
 
 def operation_ids() -> list[str]:
