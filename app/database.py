@@ -60,10 +60,10 @@ def open_database(path: str) -> sqlite_utils.Database:
     database = sqlite_utils.Database(conn)
     database.enable_wal()
     conn.execute(f"PRAGMA synchronous={config.synchronous(config.get().synchronous)}")
-    conn.execute("PRAGMA foreign_keys=ON")
     conn.create_function("casefold", 1, _casefold, deterministic=True)
-    deadline.watch(conn)  # statements past the request's deadline are interrupted (503)
     migrations.apply(database)
+    conn.execute("PRAGMA foreign_keys=ON")
+    deadline.watch(conn)  # statements past the request's deadline are interrupted (503)
     return database
 
 

@@ -3,7 +3,9 @@
 Members live in their own table rather than in the group's JSON, so adding a member to a
 100,000-member group costs the same as adding one to an empty group. Like app/store.py, this
 reads table and column names from app/tables.py and binds every value; writes take the
-connection of an open `database.write()` transaction.
+connection of an open `database.write()` transaction. Rows of the membership table belong to
+the tenant of their group: writes check the group is the current tenant's, and members must be
+that tenant's users.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app import errors, tables
+from app import errors, tables, tenancy
 from app.database import connection
 from app.tables import GROUPS, MEMBERS_TABLE, USERS, Membership, Table
 
@@ -58,10 +60,10 @@ def _across(
     marks = ",".join("?" * len(ids))
     sql = (
         f"SELECT m.{side.own}, o.id, {display} FROM {MEMBERS_TABLE} m"
-        f" JOIN {other.name} o ON o.id = m.{side.other}"
+        f" JOIN {other.name} o ON o.id = m.{side.other} AND o.{other.tenant} = ?"
         f" WHERE m.{side.own} IN ({marks}) ORDER BY o.seq"
     )
-    for own, other_id, name in connection().execute(sql, list(ids)):
+    for own, other_id, name in connection().execute(sql, [tenancy.name(), *ids]):
         found[own].append((other_id, name))
     return found
 
@@ -70,6 +72,7 @@ def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]
     """Add users to a group; already-present members are left as they are."""
     side = tables.GROUP_MEMBERS
     wanted = list(dict.fromkeys(user_ids))
+    _require_group(conn, group_id)
     _require_users(conn, wanted)
     conn.executemany(
         f"INSERT OR IGNORE INTO {MEMBERS_TABLE} ({side.own}, {side.other}) VALUES (?, ?)",
@@ -80,6 +83,7 @@ def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]
 def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]) -> int:
     """Remove these users from a group; returns how many were members."""
     side = tables.GROUP_MEMBERS
+    _require_group(conn, group_id)
     cursor = conn.executemany(
         f"DELETE FROM {MEMBERS_TABLE} WHERE {side.own} = ? AND {side.other} = ?",
         [(group_id, uid) for uid in dict.fromkeys(user_ids)],
@@ -89,15 +93,24 @@ def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[s
 
 def clear_members(conn: sqlite3.Connection, group_id: str) -> None:
     """Empty a group."""
+    _require_group(conn, group_id)
     conn.execute(f"DELETE FROM {MEMBERS_TABLE} WHERE {tables.GROUP_MEMBERS.own} = ?", [group_id])
+
+
+def _require_group(conn: sqlite3.Connection, group_id: str) -> None:
+    sql = f"SELECT 1 FROM {GROUPS.name} WHERE {GROUPS.tenant} = ? AND id = ?"
+    if conn.execute(sql, [tenancy.name(), group_id]).fetchone() is None:
+        raise errors.NotFound(f"Group {group_id} not found")
 
 
 def _require_users(conn: sqlite3.Connection, user_ids: list[str]) -> None:
     missing = set(user_ids)
+    scope = f"{USERS.tenant} = ?"
     for start in range(0, len(user_ids), 500):
         chunk = user_ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for (found,) in conn.execute(f"SELECT id FROM {USERS.name} WHERE id IN ({marks})", chunk):
+        sql = f"SELECT id FROM {USERS.name} WHERE {scope} AND id IN ({marks})"
+        for (found,) in conn.execute(sql, [tenancy.name(), *chunk]):
             missing.discard(found)
     if missing:
         names = ", ".join(sorted(missing)[:5])

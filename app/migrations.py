@@ -64,12 +64,84 @@ STEPS: list[str] = [
     CREATE INDEX ix_users_seq ON users(seq);
     CREATE INDEX ix_groups_seq ON groups(seq);
     """,
+    # 4: tenants. Every user and group belongs to one; userName is unique per tenant, and the
+    # indexes lead with the tenant so that one tenant's lookups and pages never scan another's.
+    # Existing rows move to the default tenant. The tables are rebuilt (SQLite cannot change a
+    # UNIQUE constraint in place; apply() runs this with foreign keys off, as SQLite's
+    # ALTER TABLE documentation prescribes, and checks them before committing). A tenant's
+    # tokens are kept as SHA-256 hashes only.
+    """
+    CREATE TABLE tenants (
+        name TEXT PRIMARY KEY,
+        created TEXT NOT NULL,
+        rate_limit REAL  -- requests per second; NULL: the server's SCIM_TENANT_RATE_LIMIT
+    ) WITHOUT ROWID;
+    INSERT INTO tenants (name, created) VALUES ('default', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    CREATE TABLE tenant_tokens (
+        hash TEXT PRIMARY KEY,  -- hex SHA-256 of the token
+        tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+        prefix TEXT NOT NULL,  -- the token's first characters, to name it in `tenants revoke`
+        created TEXT NOT NULL,
+        last_used TEXT,
+        expires TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_tenant_tokens_tenant ON tenant_tokens(tenant);
+
+    CREATE TABLE users_v4 (
+        seq INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+        id TEXT NOT NULL UNIQUE,
+        user_name_key TEXT NOT NULL,  -- userName.casefold(), set by the app
+        resource TEXT NOT NULL CHECK (json_valid(resource)),
+        password_hash TEXT,
+        version INTEGER NOT NULL DEFAULT 1,
+        created TEXT NOT NULL,
+        last_modified TEXT NOT NULL,
+        external_id TEXT GENERATED ALWAYS AS (json_extract(resource, '$.externalId')) VIRTUAL,
+        UNIQUE (tenant, user_name_key)
+    );
+    INSERT INTO users_v4 (seq, tenant, id, user_name_key, resource, password_hash, version,
+                          created, last_modified)
+        SELECT seq, 'default', id, user_name_key, resource, password_hash, version, created,
+               last_modified FROM users;
+    DROP TABLE users;
+    ALTER TABLE users_v4 RENAME TO users;
+    CREATE INDEX ix_users_external_id ON users(tenant, external_id);
+    CREATE INDEX ix_users_seq ON users(tenant, seq);
+
+    CREATE TABLE groups_v4 (
+        seq INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+        id TEXT NOT NULL UNIQUE,
+        display_name_key TEXT NOT NULL,  -- displayName.casefold(), set by the app
+        resource TEXT NOT NULL CHECK (json_valid(resource)),  -- without members
+        version INTEGER NOT NULL DEFAULT 1,
+        created TEXT NOT NULL,
+        last_modified TEXT NOT NULL,
+        external_id TEXT GENERATED ALWAYS AS (json_extract(resource, '$.externalId')) VIRTUAL
+    );
+    INSERT INTO groups_v4 (seq, tenant, id, display_name_key, resource, version, created,
+                           last_modified)
+        SELECT seq, 'default', id, display_name_key, resource, version, created, last_modified
+        FROM groups;
+    DROP TABLE groups;
+    ALTER TABLE groups_v4 RENAME TO groups;
+    CREATE INDEX ix_groups_display_name_key ON groups(tenant, display_name_key);
+    CREATE INDEX ix_groups_external_id ON groups(tenant, external_id);
+    CREATE INDEX ix_groups_seq ON groups(tenant, seq);
+    """,
 ]
 
 
 def apply(db: sqlite_utils.Database) -> int:
-    """Run the steps this database has not seen yet, each in its own write transaction."""
+    """Run the steps this database has not seen yet, each in its own write transaction.
+
+    Foreign keys are off while steps run, so that a step may rebuild a table (SQLite's
+    "making other kinds of table schema changes" procedure); each step's result is checked
+    with `PRAGMA foreign_key_check` before it commits. The caller turns them on afterwards.
+    """
     conn = db.conn
+    conn.execute("PRAGMA foreign_keys=OFF")  # not in a transaction: the pragma is ignored there
     while True:
         conn.execute("BEGIN IMMEDIATE")  # serialises workers migrating the same file
         try:
@@ -79,6 +151,9 @@ def apply(db: sqlite_utils.Database) -> int:
                 return int(version)
             for statement in _statements(STEPS[version]):
                 conn.execute(statement)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration {version + 1} breaks foreign keys: {broken[:5]}")
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:

@@ -1,6 +1,8 @@
 """The only module that reads or writes rows: resources, their side tables and memberships.
 
-Table and column names come from app/tables.py; values are always bound parameters. Writes
+Table and column names come from app/tables.py; values are always bound parameters. Every
+statement is scoped by the request's tenant (app/tenancy.py): a row of another tenant is not
+found, not counted, not changed. Writes
 take the connection of an open `database.write()` transaction. A write that names the version
 it expects (the request's If-Match) checks it in the statement itself, so a stale version is
 `PreconditionFailed` without a read before the write.
@@ -16,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from app import errors, tables
+from app import errors, tables, tenancy
 from app.database import connection
 from app.resources import USER, ResourceType
 from app.tables import GROUPS, MEMBERS_TABLE
@@ -59,17 +61,24 @@ def _missing(resource_type: ResourceType, resource_id: str) -> errors.NotFound:
 
 def fetch(resource_type: ResourceType, resource_id: str) -> Row:
     """One resource by id, or NotFound."""
-    sql = f"SELECT {_COLUMNS} FROM {resource_type.table.name} WHERE id = ?"
-    found = connection().execute(sql, [resource_id]).fetchone()
+    found = _by_id(connection(), resource_type, _COLUMNS, resource_id)
     if found is None:
         raise _missing(resource_type, resource_id)
     return _row(found)
 
 
+def _by_id(
+    conn: sqlite3.Connection, resource_type: ResourceType, columns: str, resource_id: str
+) -> Any:
+    """`columns` of the current tenant's resource with this id (None if there is none)."""
+    table = resource_type.table
+    sql = f"SELECT {columns} FROM {table.name} WHERE {table.tenant} = ? AND id = ?"
+    return conn.execute(sql, [tenancy.name(), resource_id]).fetchone()
+
+
 def exists(resource_type: ResourceType, resource_id: str) -> bool:
     """Whether a resource with this id exists."""
-    sql = f"SELECT 1 FROM {resource_type.table.name} WHERE id = ?"
-    return connection().execute(sql, [resource_id]).fetchone() is not None
+    return _by_id(connection(), resource_type, "1", resource_id) is not None
 
 
 def search(
@@ -90,23 +99,28 @@ def search(
     table = resource_type.table
     name = table.name
     conn = connection()
-    bound = {**params, "lim": limit, "off": offset}
+    scope = f"{name}.{table.tenant} = :tenant"
+    bound = {**params, "lim": limit, "off": offset, "tenant": tenancy.name()}
     if where is None:
-        total = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        total = conn.execute(f"SELECT count(*) FROM {name} WHERE {scope}", bound).fetchone()[0]
         if limit <= 0 or offset >= total:
             return total, []
         if order_by is None:
             sql = (
-                f"SELECT {_COLUMNS} FROM {name} WHERE seq >= (SELECT seq FROM {name} INDEXED BY"
-                f" {table.seq_index} ORDER BY seq LIMIT 1 OFFSET :off) ORDER BY seq LIMIT :lim"
+                f"SELECT {_COLUMNS} FROM {name} WHERE {scope} AND seq >= (SELECT seq FROM {name}"
+                f" INDEXED BY {table.seq_index} WHERE {scope} ORDER BY seq LIMIT 1 OFFSET :off)"
+                " ORDER BY seq LIMIT :lim"
             )
         else:
-            sql = f"SELECT {_COLUMNS} FROM {name} ORDER BY {order_by} LIMIT :lim OFFSET :off"
+            sql = (
+                f"SELECT {_COLUMNS} FROM {name} WHERE {scope}"
+                f" ORDER BY {order_by} LIMIT :lim OFFSET :off"
+            )
         return total, [_row(r) for r in conn.execute(sql, bound)]
     # A filtered query (Okta's lookup) counts its matches in the same statement.
     order = order_by or "seq"
     sql = (
-        f"SELECT {_COLUMNS}, count(*) OVER () FROM {name} WHERE {where}"
+        f"SELECT {_COLUMNS}, count(*) OVER () FROM {name} WHERE {scope} AND ({where})"
         f" ORDER BY {order} LIMIT max(:lim, 1) OFFSET :off"
     )
     rows = conn.execute(sql, bound).fetchall()
@@ -114,8 +128,8 @@ def search(
         return rows[0][-1], [_row(r) for r in rows[:limit]]
     if offset == 0:
         return 0, []
-    total = conn.execute(f"SELECT count(*) FROM {name} WHERE {where}", dict(params)).fetchone()[0]
-    return total, []
+    counted = f"SELECT count(*) FROM {name} WHERE {scope} AND ({where})"
+    return conn.execute(counted, bound).fetchone()[0], []
 
 
 # --- writes (call inside `with database.write() as conn:`) -----------------------------------
@@ -132,6 +146,7 @@ def insert(
     table = resource_type.table
     stamp = now()
     columns: dict[str, str | None] = {
+        table.tenant: tenancy.name(),
         "id": resource_id,
         "resource": _json(resource),
         table.key.name: tables.key_of(table, resource),
@@ -197,10 +212,10 @@ def _bump(
     changes = f"{sets}, " if sets else ""
     sql = (
         f"UPDATE {resource_type.table.name} SET {changes}version = version + 1,"
-        f" last_modified = :now WHERE id = :id{_version_condition(expected, params)}"
-        f" RETURNING {_COLUMNS}"
+        f" last_modified = :now WHERE {resource_type.table.tenant} = :tenant AND id = :id"
+        f"{_version_condition(expected, params)} RETURNING {_COLUMNS}"
     )
-    found = conn.execute(sql, params).fetchone()
+    found = conn.execute(sql, {**params, "tenant": tenancy.name()}).fetchone()
     if found is None:
         raise _why_unchanged(conn, resource_type, resource_id, expected)
     return _row(found)
@@ -213,13 +228,17 @@ def delete(
     if resource_type is USER:  # its groups lose a member: that changes their version
         side = tables.USER_GROUPS
         conn.execute(
-            f"UPDATE {GROUPS.name} SET version = version + 1, last_modified = ? WHERE id IN"
+            f"UPDATE {GROUPS.name} SET version = version + 1, last_modified = ? WHERE"
+            f" {GROUPS.tenant} = ? AND id IN"
             f" (SELECT {side.other} FROM {MEMBERS_TABLE} WHERE {side.own} = ?)",
-            [now(), resource_id],
+            [now(), tenancy.name(), resource_id],
         )
-    params: dict[str, Any] = {"id": resource_id}
+    params: dict[str, Any] = {"id": resource_id, "tenant": tenancy.name()}
     condition = _version_condition(expected, params)
-    sql = f"DELETE FROM {resource_type.table.name} WHERE id = :id{condition}"
+    sql = (
+        f"DELETE FROM {resource_type.table.name}"
+        f" WHERE {resource_type.table.tenant} = :tenant AND id = :id{condition}"
+    )
     if conn.execute(sql, params).rowcount == 0:
         raise _why_unchanged(conn, resource_type, resource_id, expected)
 
@@ -239,8 +258,7 @@ def _why_unchanged(
     conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str, expected: Expected
 ) -> errors.ScimError:
     """NotFound, or PreconditionFailed when the row exists at a version not expected."""
-    sql = f"SELECT version FROM {resource_type.table.name} WHERE id = ?"
-    found = conn.execute(sql, [resource_id]).fetchone()
+    found = _by_id(conn, resource_type, "version", resource_id)
     if found is None:
         return _missing(resource_type, resource_id)
     wanted = ", ".join(f'W/"{v}"' for v in sorted(expected or ())) or "no version"

@@ -65,7 +65,8 @@ class Table:
     kept_values: tuple[str, ...] = ()  # value_indexes the store rewrites on every write
     stored_elsewhere: frozenset[str] = frozenset()
     password: str | None = None  # the column of the write-only password's hash
-    seq_index: str = ""  # the narrow index of the creation order (deep pages skip through it)
+    seq_index: str = ""  # the (tenant, creation order) index deep pages skip through
+    tenant: str = "tenant"  # every statement is scoped by this column (app/tenancy.py)
 
 
 def _common(key: Column, key_path: str) -> dict[str, Column]:
@@ -104,6 +105,9 @@ GROUPS = Table(
     seq_index="ix_groups_seq",
 )
 TABLES: dict[str, Table] = {"User": USERS, "Group": GROUPS}
+# Tenants and their tokens (hashes only), app/tenants.py.
+TENANTS_TABLE = "tenants"
+TOKENS_TABLE = "tenant_tokens"
 # The columns every resource table has beside its key (app/migrations.py step 1).
 ROW_COLUMNS = ("id", "resource", "version", "created", "last_modified")
 

@@ -140,7 +140,10 @@ def test_hot_filters_use_an_index(
     plan = (
         database.connection()
         .execute(
-            f"EXPLAIN QUERY PLAN SELECT id FROM {table} WHERE {compiled.where}", compiled.params
+            # As app/store.py runs it: scoped by the tenant first.
+            f"EXPLAIN QUERY PLAN SELECT id FROM {table} WHERE {table}.tenant = :tenant"
+            f" AND ({compiled.where})",
+            {**compiled.params, "tenant": "default"},
         )
         .fetchall()
     )
