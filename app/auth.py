@@ -1,17 +1,33 @@
-"""Bearer-token check, called by Connexion for every secured operation."""
+"""Bearer-token check, called by Connexion for every secured operation.
+
+A token opens one tenant only (app/tenancy.py): `SCIM_TOKEN`'s tokens the default tenant, a
+tenant's own tokens (app/tenant_store.py) that tenant. A token used on another tenant's URL is
+refused exactly like an unknown one, so a 401 says nothing about which tenants exist.
+"""
 
 from __future__ import annotations
 
 import hmac
 
-from app import config
+from app import config, tenancy, tenant_store
 
 
 def token_info(token: str) -> dict[str, str] | None:
-    """Accept the token if it equals a configured one (constant-time); None means 401."""
+    """The token's claims if it opens the request's tenant; None means 401."""
+    tenant = tenancy.name()
+    if tenant == tenancy.DEFAULT and _configured(token):
+        return {"sub": "scim-client", "tenant": tenant}
+    owner = tenant_store.tenant_of(token)
+    if owner is not None and hmac.compare_digest(owner.encode(), tenant.encode()):
+        return {"sub": "scim-client", "tenant": tenant}
+    return None
+
+
+def _configured(token: str) -> bool:
+    """Whether the token equals one of SCIM_TOKEN's (constant-time)."""
     candidate = token.encode()
     matched = False
     for known in config.get().tokens:
         # No early exit: every configured token is compared, matching or not.
         matched |= hmac.compare_digest(candidate, known.encode())
-    return {"sub": "scim-client"} if matched else None
+    return matched

@@ -27,6 +27,8 @@ class Settings:
     max_patch_values: int = 10_000
     request_deadline_seconds: float = 10.0
     synchronous: str = "FULL"
+    tenant_rate_limit: float = 0.0  # requests per second per tenant; 0: no limit
+    workers: int = 1  # gunicorn worker processes (app/rates.py divides a tenant's rate by it)
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int | None = None  # None: max_body_bytes
 
@@ -61,6 +63,8 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
             environ.get("SCIM_REQUEST_DEADLINE_SECONDS", defaults.request_deadline_seconds)
         ),
         synchronous=synchronous(environ.get("SCIM_SYNCHRONOUS", defaults.synchronous)),
+        tenant_rate_limit=float(environ.get("SCIM_TENANT_RATE_LIMIT", defaults.tenant_rate_limit)),
+        workers=int(environ.get("SCIM_WORKERS", defaults.workers)),
         bulk_max_operations=int(
             environ.get("SCIM_BULK_MAX_OPERATIONS", defaults.bulk_max_operations)
         ),

@@ -93,6 +93,21 @@ def connection() -> sqlite3.Connection:
     return _current().database.conn
 
 
+_side: tuple[tuple[int, str], sqlite3.Connection] | None = None
+
+
+def side_connection() -> sqlite3.Connection:
+    """A second connection of this process that never waits for a lock (autocommit): for
+    best-effort bookkeeping writes (a token's last use) that must not queue behind a writer."""
+    global _side
+    owner = (os.getpid(), config.get().db_path)
+    if _side is None or _side[0] != owner:
+        _current()  # the file exists and is migrated
+        conn = sqlite3.connect(owner[1], isolation_level=None, check_same_thread=False, timeout=0)
+        _side = (owner, conn)
+    return _side[1]
+
+
 @asynccontextmanager
 async def write() -> AsyncIterator[sqlite3.Connection]:
     """A write transaction; everything inside commits together or not at all.

@@ -88,6 +88,12 @@ class PreconditionFailed(ScimError):
     status_code_default = 412
 
 
+class TooManyRequests(ScimError):
+    """429, no scimType: the tenant is over its request rate; `Retry-After` says when to retry."""
+
+    status_code_default = 429
+
+
 class NotImplementedHere(ScimError):
     """501, no scimType: an operation RFC 7644 defines that this server does not offer."""
 

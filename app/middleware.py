@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import config, deadline, errors, limits
+from app import config, deadline, errors, limits, rates, spec, tenancy
 
 SCIM_JSON = b"application/scim+json"
 # Body media types we accept; both are validated against the spec's application/scim+json schema.
@@ -23,6 +23,9 @@ class RequestNormalizer:
       Connexion treats a request without one as bodiless ("RequestBody is required").
     - Before anything parses them, the query and the body are held to app/limits.py, and the
       request's deadline starts (app/deadline.py).
+    - A tenant's base URL (`/scim/v2/tenants/<name>/...`) is routed as the plain base with that
+      tenant made current (app/tenancy.py), once, before Connexion routes; the tenant's request
+      rate is held to its limit (app/rates.py, 429).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -34,6 +37,7 @@ class RequestNormalizer:
             return
         settings = config.get()
         deadline.start(settings.request_deadline_seconds)
+        scope = _route_tenant(scope)
         limits.check_query(scope.get("query_string", b""))
         limit = settings.max_body_bytes
         headers = []
@@ -59,6 +63,17 @@ class RequestNormalizer:
                 headers.append((b"content-length", str(len(body)).encode()))
             receive = _replay(body, receive)
         await self.app({**scope, "headers": headers}, receive, send)
+
+
+def _route_tenant(scope: Scope) -> Scope:
+    routed = tenancy.split_path(scope["path"], spec.base_path())
+    tenant = routed[0] if routed else tenancy.DEFAULT_TENANT
+    tenancy.enter(tenant)
+    rates.admit(tenant.name)
+    if routed is None:
+        return scope
+    path = routed[1]
+    return {**scope, "path": path, "raw_path": path.encode()}
 
 
 def normalize_content_type(value: bytes) -> bytes:

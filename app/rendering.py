@@ -7,7 +7,7 @@ from typing import Any
 
 from connexion import request
 
-from app import config, members, spec, store
+from app import config, members, spec, store, tenancy
 from app.resources import GROUP, USER, ResourceType, etag, meta, to_scim
 from app.selection import Selection, parse_selection, project
 
@@ -17,12 +17,14 @@ Response = tuple[Any, int, dict[str, str]]
 
 
 def base_url() -> str:
-    """The absolute URL of the SCIM root, from SCIM_BASE_URL or the request's own host."""
+    """The absolute URL of this request's SCIM root (its tenant's), from SCIM_BASE_URL or the
+    request's own host."""
+    prefix = tenancy.current().url_prefix  # `/tenants/<name>` on a tenant's URL
     configured = config.get().base_url
     if configured:
-        return configured.rstrip("/")
+        return configured.rstrip("/") + prefix
     url = request.url
-    return f"{url.scheme}://{url.netloc}{spec.base_path()}"
+    return f"{url.scheme}://{url.netloc}{spec.base_path()}{prefix}"
 
 
 def resources(

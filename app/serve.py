@@ -24,6 +24,7 @@ def main() -> None:
     else:
         print("Token: from SCIM_TOKEN")
     sys.stdout.flush()
+    os.environ["SCIM_WORKERS"] = workers  # a tenant's rate is shared by the workers (app/rates.py)
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     os.execv(
         gunicorn,

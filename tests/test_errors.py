@@ -253,7 +253,11 @@ def test_body_without_content_length_is_cut_off_as_it_arrives(make_client: Any) 
     async def receive() -> dict[str, Any]:
         return chunks.pop()
 
-    scope = {"type": "http", "headers": [(b"content-type", b"application/json")]}
+    scope = {
+        "type": "http",
+        "path": "/scim/v2/Users",
+        "headers": [(b"content-type", b"application/json")],
+    }
     with pytest.raises(errors.PayloadTooLarge):
         asyncio.run(RequestNormalizer(downstream)(scope, receive, None))  # type: ignore[arg-type]
     assert len(received) == 1  # the second chunk crossed the limit and never reached the app
@@ -275,7 +279,11 @@ def test_chunked_body_reaches_the_app_with_a_content_length(make_client: Any) ->
     async def receive() -> dict[str, Any]:
         return chunks.pop()
 
-    scope = {"type": "http", "headers": [(b"transfer-encoding", b"chunked")]}
+    scope = {
+        "type": "http",
+        "path": "/scim/v2/Users",
+        "headers": [(b"transfer-encoding", b"chunked")],
+    }
     asyncio.run(RequestNormalizer(downstream)(scope, receive, None))  # type: ignore[arg-type]
     assert seen["body"] == b'{"userName": "chunky"}'
     assert seen["headers"][b"content-length"] == b"22"
