@@ -32,6 +32,7 @@ test-all: $(STAMP) wrk
 # What CI runs: lint, a short fuzz of the real server, every test.
 check: lint
 	FUZZ_EXAMPLES=25 $(MAKE) fuzz
+	FUZZ_EXAMPLES=10 FUZZ_TENANT=acme $(MAKE) fuzz
 	$(MAKE) test-all
 
 # The load generator of `make bench`, also used by the bench smoke test (Debian's wrk). Where it

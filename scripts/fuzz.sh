@@ -2,7 +2,8 @@
 # make fuzz: Schemathesis against the real server (gunicorn, 2 workers, fresh SQLite file,
 # generated token, a free port on 127.0.0.1). Exits non-zero on any finding.
 # Knobs: FUZZ_EXAMPLES (default 100), FUZZ_SEED (default 42), FUZZ_TIME (seconds, optional),
-# FUZZ_WORKERS (server workers, default 2).
+# FUZZ_WORKERS (server workers, default 2), FUZZ_TENANT (a tenant name: fuzz that tenant's base
+# URL with its own token instead of the default tenant's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -12,8 +13,15 @@ work=$(mktemp -d)
 token=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))')
 port=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/scim/v2"
+ready="$base/ServiceProviderConfig"
+if [ -n "${FUZZ_TENANT:-}" ]; then
+  # The admin command makes the file, the tenant and its token before the server starts.
+  tenant_json=$("$BIN/python" -m app.tenants add "$FUZZ_TENANT" --db "$work/scim.db" --json)
+  token=$(echo "$tenant_json" | "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+  base="$base/tenants/$FUZZ_TENANT"
+fi
 
-env -u SCIM_BASE_URL SCIM_DB="$work/scim.db" SCIM_TOKEN="$token" \
+env -u SCIM_BASE_URL SCIM_DB="$work/scim.db" SCIM_TOKEN="${FUZZ_TENANT:+default-tenant-unused-}$token" \
   "$BIN/gunicorn" --workers "${FUZZ_WORKERS:-2}" --bind "127.0.0.1:$port" --no-control-socket \
   --worker-class app.worker.ScimWorker "app.main:create_app()" > "$work/server.log" 2>&1 &
 server=$!
@@ -21,7 +29,7 @@ stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true;
 trap stop EXIT
 
 for _ in $(seq 100); do
-  if "$BIN/python" -c "import urllib.request as u; u.urlopen('$base/ServiceProviderConfig', timeout=1)" 2>/dev/null; then
+  if "$BIN/python" -c "import urllib.request as u; u.urlopen('$ready', timeout=1)" 2>/dev/null; then
     break
   fi
   kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; echo "server did not start"; exit 1; }
