@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all serve test test-all check fuzz lint fmt spec bench bench-scale wrk clean
+.PHONY: all serve test test-all check fuzz lint fmt spec bench bench-scale bench-tenants wrk clean
 
 all: lint test
 
@@ -59,6 +59,11 @@ bench: $(STAMP) wrk
 
 bench-scale: $(STAMP) wrk
 	$(BIN)/python bench/run.py --scale
+
+# A lookup in one tenant of 100 tenants x 1,000 users beside a default tenant of 100,000 users.
+bench-tenants: $(STAMP) wrk
+	BENCH_USERS=$${BENCH_USERS:-100000} BENCH_MEMBERS=$${BENCH_MEMBERS:-1000} \
+	BENCH_TENANTS=$${BENCH_TENANTS:-100:1000} $(BIN)/python bench/run.py --scenarios lookup,tenant_lookup
 
 spec: $(STAMP)
 	$(BIN)/openapi-spec-validator openapi/scim.yaml

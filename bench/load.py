@@ -237,11 +237,22 @@ function request()
 end
 """
 
+# Okta's lookup in one tenant among many (BENCH_TENANTS), on its base URL with its own token.
+TENANT_LOOKUP = r"""
+function init(args) math.randomseed(os.time() + tid); names = load("tenant_names.txt") end
+function request()
+  local filter = 'userName eq "' .. mixcase(pick(names)) .. '"'
+  local path = TENANT_BASE .. "/Users?filter=" .. enc(filter) .. "&startIndex=1&count=100"
+  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. TENANT_TOKEN})
+end
+"""
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in [
         Scenario("ceiling", LOOKUP, ceiling=True),
         Scenario("lookup", LOOKUP),
+        Scenario("tenant_lookup", TENANT_LOOKUP),
         Scenario("get", GET),
         Scenario("create", CREATE, creates=True),
         Scenario("create_nopw", CREATE, creates=True),
@@ -265,6 +276,7 @@ def write_data(directory: Path, manifest: Manifest) -> None:
     (directory / "names.txt").write_text("".join(f"{n}\n" for _, n in manifest.users))
     (directory / "groups.txt").write_text("".join(f"{g}\n" for g in manifest.group_names))
     (directory / "big_members.txt").write_text("".join(f"{m}\n" for m in manifest.big_members))
+    (directory / "tenant_names.txt").write_text("".join(f"{n}\n" for n in manifest.tenant_names))
     shuffled = [i for i, _ in manifest.users]
     random.Random(7).shuffle(shuffled)
     (directory / "all_users.txt").write_text("".join(f"{m}\n" for m in shuffled))
@@ -288,6 +300,8 @@ def script(
         "LAG": load.connections,
         "THREADS": load.threads,
         "BULK": BULK_SIZE,
+        "TENANT_BASE": f"/scim/v2/tenants/{manifest.tenant}",
+        "TENANT_TOKEN": manifest.tenant_token,
     }
     header = "".join(f"{name} = {_lua(value)}\n" for name, value in constants.items())
     path = directory / f"{scenario.name}.lua"

@@ -90,6 +90,7 @@ def print_pairs(summary: dict[str, Any]) -> None:
         ("member_add", "member_add_empty", 1.5, "issue 6"),
         ("lookup", "get", 1.2, "issue 3"),
         ("members_lookup", "get", 1.2, "issue 3, reported"),
+        ("tenant_lookup", "lookup", 1.1, "issue 11: one tenant of many vs all in one"),
     ]
     for slow, fast, limit, source in pairs:
         if slow in summary and fast in summary:

@@ -5,8 +5,9 @@
 Knobs (environment): WORKERS (2), BENCH_USERS (10000), BENCH_MEMBERS (10000),
 BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
 BENCH_THREADS (1), BENCH_WARMUP (seconds, 2),
-BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"), SCIM_SYNCHRONOUS (passed to the
-server; unset: the server's default, FULL).
+BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"), BENCH_TENANTS ("100:1000": that
+many tenants of that many users beside the default one, for tenant_lookup), SCIM_SYNCHRONOUS
+(passed to the server; unset: the server's default, FULL).
 See bench/README.md for what each scenario is and how to read the table.
 """
 
@@ -63,6 +64,7 @@ class Options:
     install: bool
     results: Path
     synchronous: str | None = None
+    tenants: str = ""  # BENCH_TENANTS, "count:users": more tenants beside the default one
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         install=not args.no_install,
         results=args.results,
         synchronous=env.get("SCIM_SYNCHRONOUS") or None,
+        tenants=env.get("BENCH_TENANTS", ""),
     )
 
 
@@ -124,7 +127,9 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         directory = Path(tmp)
         db = directory / "scim.db"
         print(f"seeding {users:,} users, a group of {members:,} members ...", flush=True)
-        manifest = seed.seed(db, users, members, directory / "manifest.json")
+        if opts.tenants:
+            print(f"  and BENCH_TENANTS={opts.tenants} (tenants:users each) ...", flush=True)
+        manifest = seed.seed(db, users, members, directory / "manifest.json", opts.tenants)
         load.write_data(directory, manifest)
         scim = stack.enter_context(
             server.serve(

@@ -15,7 +15,7 @@ import random
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,16 @@ class Manifest:
     big_members: list[str]
     empty_group: str
     group_names: list[str]
+    # BENCH_TENANTS: the tenant the tenant_lookup scenario asks, its token and its userNames.
+    tenant: str = ""
+    tenant_token: str = ""
+    tenant_names: list[str] = field(default_factory=list)
 
 
-def seed(db: Path, users: int, members: int, manifest: Path) -> Manifest:
-    """Seed a fresh database in a child process and return what it wrote."""
-    _child("seed", str(db), str(users), str(members), str(manifest))
+def seed(db: Path, users: int, members: int, manifest: Path, tenants: str = "") -> Manifest:
+    """Seed a fresh database in a child process and return what it wrote; `tenants` is
+    BENCH_TENANTS ("100:1000": 100 more tenants of 1,000 users each, beside the default one)."""
+    _child("seed", str(db), str(users), str(members), str(manifest), tenants)
     data = json.loads(manifest.read_text())
     data["users"] = [tuple(u) for u in data["users"]]
     return Manifest(**data)
@@ -107,6 +112,27 @@ def _seed(users: int, big_size: int, manifest: str) -> None:
     Path(manifest).write_text(json.dumps(data))
 
 
+def _seed_tenants(count: int, each: int, manifest: str) -> None:
+    """`count` tenants of `each` users; the manifest names the middle one, with its token."""
+    from app import database, store, tenancy, tenant_store, values
+    from app.resources import USER
+
+    chosen: dict[str, Any] = {}
+    for number in range(count):
+        name = f"t{number:03d}"
+        token = tenant_store.add(name)
+        names = [f"{name}-user{index:05d}@example.com" for index in range(each)]
+        with tenancy.using(name), database.write_sync() as conn:
+            for index, user_name in enumerate(names):
+                body = values.clean(USER, {**user_body(index), "userName": user_name})
+                store.insert(conn, USER, str(uuid.uuid4()), body)
+        if number == count // 2:
+            chosen = {"tenant": name, "tenant_token": token, "tenant_names": names}
+    database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = json.loads(Path(manifest).read_text())
+    Path(manifest).write_text(json.dumps({**data, **chosen}))
+
+
 def _prune(prefix: str) -> None:
     from app import database, store
     from app.resources import USER
@@ -132,6 +158,9 @@ def main(argv: list[str]) -> None:
     if command == "seed":
         users, members, manifest = int(rest[0]), int(rest[1]), rest[2]
         _seed(users, members, manifest)
+        if len(rest) > 3 and rest[3]:
+            count, each = (int(part) for part in rest[3].split(":"))
+            _seed_tenants(count, each, manifest)
     elif command == "prune":
         _prune(rest[0])
     else:

@@ -28,11 +28,13 @@ SMOKE = {"WORKERS": "1", "BENCH_USERS": "60", "BENCH_MEMBERS": "20", "BENCH_DURA
             "lookup,get,create_nopw,bulk_create,replace,member_add,member_add_empty,deep_page",
         ],
         ["--scale", "--scenarios", "get,member_add"],
+        ["--scenarios", "lookup,tenant_lookup"],
     ],
-    ids=["bench", "scale"],
+    ids=["bench", "scale", "tenants"],
 )
 def test_bench_runs(tmp_path: Path, args: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCIM_", "BENCH_"))} | SMOKE
+    env["BENCH_TENANTS"] = "3:20"
     command = [sys.executable, "bench/run.py", "--no-install", "--results", str(tmp_path), *args]
     finished = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
