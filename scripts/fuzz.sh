@@ -21,6 +21,8 @@ if [ -n "${FUZZ_TENANT:-}" ]; then
   base="$base/tenants/$FUZZ_TENANT"
 fi
 
+# With FUZZ_TENANT, the default tenant's SCIM_TOKEN differs from the tenant's token, so the run
+# also shows that the tenant's token opens its tenant only.
 env -u SCIM_BASE_URL SCIM_DB="$work/scim.db" SCIM_TOKEN="${FUZZ_TENANT:+default-tenant-unused-}$token" \
   "$BIN/gunicorn" --workers "${FUZZ_WORKERS:-2}" --bind "127.0.0.1:$port" --no-control-socket \
   --worker-class app.worker.ScimWorker "app.main:create_app()" > "$work/server.log" 2>&1 &
