@@ -13,7 +13,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import config, database, errors, spec
+from app import config, database, errors, spec, validation
 from app.middleware import RequestNormalizer
 
 
@@ -50,6 +50,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         strict_validation=True,
         validate_responses=settings.validate_responses,
         pythonic_params=True,
+        validator_map=validation.VALIDATORS,
     )
     app.add_middleware(RequestNormalizer, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_error_handler(ProblemException, errors.problem_handler)

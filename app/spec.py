@@ -60,19 +60,23 @@ def allowed_methods(path: str) -> tuple[str, ...]:
 @cache
 def _validator(component: str) -> Any:
     resolved = resolve_refs(document())
-    schema = _json_schema(resolved["components"]["schemas"][component])
+    schema = json_schema(resolved["components"]["schemas"][component])
     return jsonschema_rs.Draft4Validator(schema)
 
 
-def _json_schema(node: Any) -> Any:
-    """An OpenAPI 3.0 schema as plain JSON Schema: `nullable: true` becomes a null type."""
+def json_schema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as plain JSON Schema: `nullable: true` lets `type` and `enum`
+    take null, as Connexion's request validator reads it."""
     if isinstance(node, list):
-        return [_json_schema(item) for item in node]
+        return [json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
-    converted = {k: _json_schema(v) for k, v in node.items() if k not in OPENAPI_ONLY}
-    if node.get("nullable") and "type" in node:
-        converted["type"] = [node["type"], "null"]
+    converted = {k: json_schema(v) for k, v in node.items() if k not in OPENAPI_ONLY}
+    if node.get("nullable"):
+        if "type" in node:
+            converted["type"] = [node["type"], "null"]
+        if "enum" in node and None not in node["enum"]:
+            converted["enum"] = [*node["enum"], None]
     return converted
 
 
