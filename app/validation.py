@@ -1,6 +1,7 @@
-"""Request bodies validated against the spec by a compiled validator (jsonschema-rs), not by
-Connexion's default, which builds a new Python jsonschema validator for every request and
-parses the body with the standard `json` module.
+"""Request bodies and parameters validated against the spec by compiled validators
+(jsonschema-rs), not by Connexion's defaults, which build new Python jsonschema validators for
+every request (and for every parameter, after a deep copy of its definition) and parse bodies
+with the standard `json` module.
 
 Same schema, same rules (OpenAPI 3.0 `nullable`, as Connexion's request validator allows it:
 on `type` and `enum`), and every failure is a SCIM error chosen here, where the failing path is
@@ -17,18 +18,20 @@ import jsonschema_rs
 import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
+from connexion.utils import is_null, is_nullable
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
+from connexion.validators import ParameterValidator as ConnexionParameterValidator
 from starlette.types import Scope
 
 from app import errors, spec
 
-# Compiled validators by the id of the operation's schema (Connexion passes the same dict for
-# every request of an operation); the schema is kept alive beside its validator.
+# Compiled validators by the id of a body's or a parameter's schema (Connexion passes the same
+# dict for every request of an operation); the schema is kept alive beside its validator.
 _compiled: dict[int, tuple[dict[str, Any], Any]] = {}
 
 
 def compiled(schema: dict[str, Any]) -> Any:
-    """The jsonschema-rs validator of an operation's body schema, compiled once."""
+    """The jsonschema-rs validator of a body's or a parameter's schema, compiled once."""
     found = _compiled.get(id(schema))
     if found is None or found[0] is not schema:
         found = (schema, jsonschema_rs.Draft4Validator(spec.json_schema(schema)))
@@ -57,6 +60,25 @@ class BodyValidator(JSONRequestBodyValidator):
         return None
 
 
+class ParameterValidator(ConnexionParameterValidator):
+    """Connexion's parameter validator (the same checks, strict about unknown query
+    parameters), with each parameter's schema compiled once."""
+
+    @staticmethod
+    def validate_parameter(
+        parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
+    ) -> str | None:
+        """None when the value suits the parameter, else what is wrong with it."""
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is not None:
+            error = next(iter(compiled(param.get("schema", param)).iter_errors(value)), None)
+            return None if error is None else f"{error.message} - {param['name']!r}"
+        if param.get("required"):
+            return f"Missing {parameter_type} parameter {param['name']!r}"
+        return None
+
+
 def _scim_error(error: Any) -> errors.ScimError:
     path = [str(part) for part in error.instance_path]
     where = f" - {'.'.join(path)!r}" if path else ""
@@ -74,9 +96,10 @@ def _missing(error: Any) -> str:
     return str(getattr(kind, "property", "")) if type(kind).__name__.endswith("Required") else ""
 
 
-# Connexion's validator map with the JSON body validator replaced (parameters and responses as
-# Connexion validates them).
+# Connexion's validator map with the JSON body and parameter validators replaced (responses as
+# Connexion validates them, when response validation is on).
 VALIDATORS = {
     **VALIDATOR_MAP,
+    "parameter": ParameterValidator,
     "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": BodyValidator}),
 }
