@@ -13,8 +13,9 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import config, database, errors, spec
+from app import config, database, errors, records, spec
 from app.middleware import RequestNormalizer
+from app.resources import registry
 
 
 class FastJsonifier(Jsonifier):
@@ -38,6 +39,9 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     settings = (settings or config.from_env()).with_overrides(**overrides)
     settings, _ = config.ensure_token(settings)
     config.use(settings)
+    # SCIM_SCHEMAS_DIR's documents and records are checked now: a broken one stops the start.
+    for catalog in registry().catalogs.values():
+        records.records(catalog)
     database.db()  # opens the file and applies migrations now, so a bad path fails at start
     app = connexion.AsyncApp(
         __name__,
@@ -46,7 +50,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         jsonifier=FastJsonifier(),
     )
     app.add_api(
-        spec.SPEC_PATH.name,
+        spec.published_spec(),
         strict_validation=True,
         validate_responses=settings.validate_responses,
         pythonic_params=True,
