@@ -59,9 +59,11 @@ bench: $(STAMP) wrk
 bench-scale: $(STAMP) wrk
 	$(BIN)/python bench/run.py --scale
 
+# With SCIM_SCHEMAS_DIR set, dist/ holds the spec a server with that setting serves.
 spec: $(STAMP)
 	$(BIN)/openapi-spec-validator openapi/scim.yaml
 	$(BIN)/python scripts/build_spec.py
+	$(BIN)/openapi-spec-validator dist/scim.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

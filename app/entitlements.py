@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion import request
+import connexion
 
 from app import checks, errors, filters, listing, records, rendering, spec
 from app.evaluate import resource_matches
@@ -61,12 +61,12 @@ def __getattr__(name: str) -> Any:
 
 def _resource_type() -> ResourceType:
     """The resource type whose endpoint the request path is under."""
-    path = request.url.path[len(spec.base_path()) :]
+    path = connexion.request.url.path[len(spec.base_path()) :]
     endpoint = "/" + path.strip("/").split("/")[0]
     for resource_type in registry().catalogs.values():
         if resource_type.endpoint == endpoint:
             return resource_type
-    raise errors.NotFound(f"No resource at {request.url.path}")
+    raise errors.NotFound(f"No resource at {connexion.request.url.path}")
 
 
 def _matching(resource_type: ResourceType, text: str | None) -> list[dict[str, Any]]:

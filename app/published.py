@@ -152,7 +152,9 @@ def _resource(attributes: list[dict[str, Any]]) -> dict[str, Any]:
     """A read-only resource as the server returns it."""
     schema = _object(attributes, request=False)
     schema.pop("nullable")
-    schema["required"] = ["schemas", "id"]
+    # app/records.py holds every record to its schema: required attributes are always there.
+    wanted = [a["name"] for a in attributes if a["required"] and a["returned"] != "never"]
+    schema["required"] = ["schemas", "id", *wanted]
     schema["properties"] = {
         "schemas": {"$ref": "#/components/schemas/Urns"},
         "id": {"type": "string"},

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from app import characteristics, config, errors, records
-from app.resources import Attribute, ResourceType, schema_attributes
+from app import characteristics, config, errors, records, store
+from app.resources import Attribute, ResourceType, registry, schema_attributes
 
 # RFC 8141: `urn:`, a namespace identifier, `:`, the rest; what an undeclared extension's
 # object may be keyed by. An `<urn>:<attribute>` key names one attribute in it (Entra's form).
@@ -67,6 +67,16 @@ def _decoded(attribute: Attribute, text: str, whole: bool) -> Any:
     if not all(isinstance(item, wanted) for item in items):
         raise errors.InvalidValue(f"{attribute.name}: {text[:80]!r} does not hold its values")
     return decoded
+
+
+def undeclared(resource_type: ResourceType, urn: str) -> bool:
+    """Whether `urn` names an extension object no document declares for this resource type."""
+    lowered = urn.lower()
+    return (
+        lowered != resource_type.schema.lower()
+        and resource_type.extension(urn) is None
+        and UNDECLARED_URN.fullmatch(urn) is not None
+    )
 
 
 def clean(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +149,33 @@ def _undeclared(key: str, value: Any, stored: dict[str, Any]) -> None:
         stored.setdefault(urn, {}).update(value)
     else:
         stored.setdefault(urn, {})[name] = value
+
+
+def kept_write_only(
+    resource_type: ResourceType, resource_id: str, stored: dict[str, Any]
+) -> dict[str, Any]:
+    """A PUT's stored form with the declared writeOnly attributes it leaves out kept as stored.
+
+    The server never returns them, so a client that PUTs back what it read (Okta's profile
+    push) could not send them: like `password`, they stay unless the body carries them. Call
+    inside the write transaction; without declared writeOnly attributes nothing is read.
+    """
+    schemas = registry()
+    urns = [
+        urn
+        for urn in resource_type.extensions
+        if urn in schemas.declared
+        and any(a.mutability == "writeOnly" for a in schemas.attributes[urn].values())
+    ]
+    if not urns:
+        return stored
+    current = store.fetch(resource_type, resource_id).resource
+    for urn in urns:
+        for attribute in schemas.attributes[urn].values():
+            value = current.get(urn, {}).get(attribute.name)
+            if attribute.mutability == "writeOnly" and value is not None:
+                stored.setdefault(urn, {}).setdefault(attribute.name, value)
+    return stored
 
 
 def _clean_attributes(attributes: dict[str, Attribute], values: dict[str, Any]) -> dict[str, Any]:
