@@ -101,13 +101,14 @@ def datetime_value(text: str, where: str) -> str:
         if not DATETIME.fullmatch(text):
             raise ValueError(text)
         moment = datetime.fromisoformat(text)
-    except ValueError as exc:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError) as exc:  # year 9999 at -23:59 overflows in UTC
         raise errors.InvalidValue(
             f"{where} must be a dateTime such as 2026-11-28T10:00:00Z, not {text[:40]!r}"
         ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return stamp.replace("+00:00", "Z")
 
 
 def _canonical(attribute: Attribute, value: Any, where: str) -> Any:

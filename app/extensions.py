@@ -5,10 +5,10 @@ documents (`id`, `name`, `description`, `attributes`) and ResourceType documents
 `endpoint`, `schema`, `schemaExtensions`). A ResourceType named User or Group adds its
 `schemaExtensions` to the built-in ones; one with another name declares a read-only resource
 type whose records a file supplies (app/entitlements.py). Every document is checked when it is
-loaded, at start: a problem raises SchemaError naming the file and what is wrong, and the
-server does not start. What /Schemas then serves is each declared schema with every
-characteristic spelled out (RFC 7643 §2.2 defaults filled in), without `indexed`, this
-server's own key.
+loaded, at start (its attribute definitions by app/definitions.py): a problem raises
+SchemaError naming the file and what is wrong, and the server does not start. What /Schemas
+then serves is each declared schema with every characteristic spelled out (RFC 7643 §2.2
+defaults filled in), without `indexed`, this server's own key.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from app import definitions
+from app.definitions import ATTRNAME, SchemaError, only
 from app.resources import (
     BUILTIN_EXTENSIONS,
     GROUP,
@@ -31,37 +33,13 @@ from app.resources import (
 
 SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 RESOURCE_TYPE_URN = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
-TYPES = ("string", "boolean", "decimal", "integer", "dateTime", "reference", "binary", "complex")
-# RFC 7643 §2.2: each characteristic, the JSON type it takes, its allowed values and default.
-CHARACTERISTICS: dict[str, tuple[type, tuple[Any, ...], Any]] = {
-    "name": (str, (), None),
-    "type": (str, TYPES, None),
-    "multiValued": (bool, (), False),
-    "description": (str, (), None),
-    "required": (bool, (), False),
-    "canonicalValues": (list, (), None),
-    "caseExact": (bool, (), False),
-    "mutability": (str, ("readOnly", "readWrite", "immutable", "writeOnly"), "readWrite"),
-    "returned": (str, ("always", "never", "default", "request"), "default"),
-    "uniqueness": (str, ("none", "server", "global"), "none"),
-    "referenceTypes": (list, (), None),
-    "subAttributes": (list, (), None),
-    "indexed": (bool, (), False),
-}
-# Attributes every resource has (RFC 7643 §3.1): a schema does not declare them.
-COMMON_NAMES = frozenset({"id", "externalid", "meta", "schemas"})
 # A URN the filter grammar (app/filters.py) reads as one word, and safe inside a JSON path.
 URN = re.compile(r"urn:[A-Za-z0-9][\w.-]*(:[\w.-]+)+", re.ASCII | re.IGNORECASE)
-ATTRNAME = re.compile(r"[A-Za-z][\w-]*", re.ASCII)  # RFC 7643 §2.1
 ENDPOINT = re.compile(r"/[A-Za-z][\w-]*", re.ASCII)
 # Endpoints this server already answers (openapi/scim.yaml).
 RESERVED_ENDPOINTS = frozenset(
     {"/users", "/groups", "/me", "/bulk", "/schemas", "/resourcetypes", "/serviceproviderconfig"}
 )
-
-
-class SchemaError(Exception):
-    """A declared document the server cannot serve: the file and the problem."""
 
 
 def load(folder: str | None) -> Registry:
@@ -209,7 +187,7 @@ def _resource_type_document(file: Path, document: dict[str, Any]) -> dict[str, A
     """A ResourceType document (RFC 7643 §6) checked; a User or Group one must match ours."""
     _schemas_member(file, document, RESOURCE_TYPE_URN)
     allowed = {"schemas", "id", "name", "description", "endpoint", "schema", "schemaExtensions"}
-    _only(file, "the document", document, allowed | {"meta"})
+    only(file, "the document", document, allowed | {"meta"})
     for key in ("name", "endpoint", "schema"):
         if not isinstance(document.get(key), str):
             raise SchemaError(f"{file}: a ResourceType document needs {key!r} (a string)")
@@ -234,7 +212,7 @@ def _resource_type_document(file: Path, document: dict[str, Any]) -> dict[str, A
         where = f"schemaExtensions[{n}]"
         if not isinstance(entry, dict):
             raise SchemaError(f"{file}: {where} must be an object")
-        _only(file, where, entry, {"schema", "required"})
+        only(file, where, entry, {"schema", "required"})
         if not isinstance(entry.get("schema"), str) or not isinstance(entry.get("required"), bool):
             raise SchemaError(f"{file}: {where} needs 'schema' (a URN) and 'required' (a boolean)")
     return document
@@ -244,7 +222,7 @@ def _schema_document(file: Path, document: dict[str, Any]) -> dict[str, Any]:
     """A Schema document (RFC 7643 §7) checked, with every characteristic spelled out."""
     _schemas_member(file, document, SCHEMA_URN)
     allowed = {"schemas", "id", "name", "description", "attributes", "meta"}
-    _only(file, "the document", document, allowed)
+    only(file, "the document", document, allowed)
     urn = document.get("id")
     if not isinstance(urn, str) or not URN.fullmatch(urn):
         raise SchemaError(
@@ -257,7 +235,7 @@ def _schema_document(file: Path, document: dict[str, Any]) -> dict[str, Any]:
     attributes = document["attributes"]
     if not isinstance(attributes, list) or not attributes:
         raise SchemaError(f"{file}: attributes must be a non-empty list")
-    checked = _attributes(file, "attributes", attributes, top=True)
+    checked = definitions.attributes(file, "attributes", attributes, top=True)
     return {
         "schemas": [SCHEMA_URN],
         "id": urn,
@@ -267,101 +245,7 @@ def _schema_document(file: Path, document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _attributes(file: Path, where: str, attributes: list[Any], top: bool) -> list[dict[str, Any]]:
-    checked = [_attribute(file, f"{where}[{n}]", a, top) for n, a in enumerate(attributes)]
-    names = [a["name"].lower() for a in checked]
-    doubled = sorted({n for n in names if names.count(n) > 1})
-    if doubled:
-        raise SchemaError(f"{file}: {where} names {doubled[0]!r} twice (names ignore case)")
-    return checked
-
-
-def _attribute(file: Path, where: str, attribute: Any, top: bool) -> dict[str, Any]:
-    """One attribute definition, each characteristic checked, defaults filled in."""
-    if not isinstance(attribute, dict):
-        raise SchemaError(f"{file}: {where} must be an object")
-    name = attribute.get("name")
-    if isinstance(name, str):
-        where = f"{where} ({name})"
-    _only(file, where, attribute, set(CHARACTERISTICS))
-    out: dict[str, Any] = {}
-    for key, (kind, allowed, default) in CHARACTERISTICS.items():
-        value = attribute.get(key, default)
-        if value is None:
-            continue
-        if not isinstance(value, kind) or (allowed and value not in allowed):
-            shown = ", ".join(allowed) if allowed else f"a {kind.__name__}"
-            raise SchemaError(f"{file}: {where}: {key} {value!r} must be {shown}")
-        out[key] = value
-    problem = _problem(out, top)
-    if problem:
-        raise SchemaError(f"{file}: {where}: {problem}")
-    if out["mutability"] == "writeOnly":
-        out["returned"] = "never"  # RFC 7643 §2.2: a writeOnly attribute is never returned
-    if out["type"] == "complex":
-        out["subAttributes"] = _attributes(
-            file, f"{where}.subAttributes", out["subAttributes"], False
-        )
-    return out
-
-
-def _problem(attribute: dict[str, Any], top: bool) -> str | None:
-    """What is wrong with an attribute's characteristics taken together, if anything."""
-    name, kind = attribute.get("name"), attribute.get("type")
-    singular = not attribute["multiValued"] and kind != "complex"
-    if name is None or kind is None:
-        return "an attribute needs a name and a type"
-    if not ATTRNAME.fullmatch(name) and not (name == "$ref" and not top):
-        return "a name is a letter then letters, digits, '-' or '_' (RFC 7643 §2.1)"
-    if top and name.lower() in COMMON_NAMES:
-        return f"{name} is a common attribute of every resource (RFC 7643 §3.1)"
-    if (kind == "complex") != ("subAttributes" in attribute):
-        return "subAttributes go with type complex, and complex needs them"
-    if kind == "complex" and not (top and attribute["subAttributes"]):
-        return "a complex attribute needs subAttributes and cannot be a sub-attribute"
-    if attribute.get("canonicalValues") is not None:
-        problem = _canonical_problem(attribute)
-        if problem:
-            return problem
-    if "referenceTypes" in attribute and kind != "reference":
-        return "referenceTypes go with type reference"
-    if attribute["mutability"] == "writeOnly" and attribute["returned"] not in ("never", "default"):
-        return "a writeOnly attribute is returned never"
-    if attribute["required"] and attribute["mutability"] == "readOnly":
-        return "a readOnly attribute cannot be required: no client can set it"
-    if attribute["uniqueness"] != "none" and not (top and singular):
-        return "uniqueness is enforced on singular attributes that are not complex"
-    if attribute["indexed"] and not (top and singular):
-        return "indexed applies to singular attributes that are not complex"
-    if not top and attribute["returned"] == "request":
-        return "returned request is supported on attributes, not on sub-attributes"
-    return None
-
-
-def _canonical_problem(attribute: dict[str, Any]) -> str | None:
-    kinds: dict[str, tuple[type, ...]] = {
-        "string": (str,),
-        "reference": (str,),
-        "integer": (int,),
-        "decimal": (int, float),
-    }
-    wanted = kinds.get(attribute["type"])
-    if wanted is None:
-        return f"canonicalValues do not apply to type {attribute['type']}"
-    values = attribute["canonicalValues"]
-    if not values or not all(isinstance(v, wanted) and not isinstance(v, bool) for v in values):
-        return f"canonicalValues must be a non-empty list of {attribute['type']} values"
-    return None
-
-
 def _schemas_member(file: Path, document: dict[str, Any], urn: str) -> None:
     found = document.get("schemas", [urn])
     if found != [urn]:
         raise SchemaError(f"{file}: schemas must be [{urn!r}], not {found!r}")
-
-
-def _only(file: Path, where: str, found: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(found) - allowed)
-    if unknown:
-        listed = ", ".join(sorted(allowed))
-        raise SchemaError(f"{file}: {where}: unknown member {unknown[0]!r} (allowed: {listed})")

@@ -9,8 +9,8 @@ exactly that expression, so SQLite's planner answers `eq` from the index. An `im
 attribute gets a trigger refusing an UPDATE that changes or removes a value once set.
 
 Names start with `xd_` and carry a digest of the definition: a changed declaration makes a new
-index and drops the old one, and the indexes and triggers of attributes no longer declared
-are dropped, so a uniqueness no longer declared stops being enforced. The SQL is built from
+index, and when the server starts it drops the old one and those of attributes no longer
+declared, so a uniqueness no longer declared stops being enforced. The SQL is built from
 declared names only, which app/extensions.py limits to letters, digits, `.`, `-`, `_`, `:`.
 """
 
@@ -115,8 +115,10 @@ def _name(kind: str, table: str, slug: str, definition: str) -> str:
     return f"{PREFIX}{kind}_{table}_{slug}_{digest}"
 
 
-def ensure(conn: sqlite3.Connection) -> None:
-    """Create the indexes and triggers the Registry in force needs; drop ours it does not."""
+def ensure(conn: sqlite3.Connection, drop_stale: bool = False) -> None:
+    """Create the indexes and triggers the Registry in force needs; with `drop_stale` (the
+    server's start, app/main.py), drop ours it does not. Another process opening the file (a
+    script, the bench's seeding) without the server's SCIM_SCHEMAS_DIR so drops nothing."""
     wanted = {d.name: d for d in declared(registry())}
     conn.execute("BEGIN IMMEDIATE")  # workers opening one file together do this once
     try:
@@ -127,7 +129,7 @@ def ensure(conn: sqlite3.Connection) -> None:
             )
         }
         for kind, name in existing:
-            if name not in wanted and kind in ("index", "trigger"):
+            if drop_stale and name not in wanted and kind in ("index", "trigger"):
                 conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
         for name, item in wanted.items():
             if not any(n == name for _, n in existing):

@@ -13,7 +13,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import config, database, errors, records, spec
+from app import config, database, errors, indexes, records, spec
 from app.middleware import RequestNormalizer
 from app.resources import registry
 
@@ -43,6 +43,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     for catalog in registry().catalogs.values():
         records.records(catalog)
     database.db()  # opens the file and applies migrations now, so a bad path fails at start
+    indexes.ensure(database.connection(), drop_stale=True)  # of attributes no longer declared
     app = connexion.AsyncApp(
         __name__,
         specification_dir=str(spec.SPEC_PATH.parent),

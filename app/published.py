@@ -105,13 +105,15 @@ def _property(attribute: dict[str, Any], request: bool) -> dict[str, Any]:
         value.pop("nullable")
     else:
         value = _simple(attribute)
+    # null clears an attribute (RFC 7644 §3.5.2.3), which a required one cannot be.
+    nullable = not (request and attribute["required"])
     if attribute["multiValued"]:
-        value = {"type": "array", "nullable": True, "items": value}
+        value = {"type": "array", "nullable": nullable, "items": value}
     elif "anyOf" in value:
-        value["anyOf"][0]["nullable"] = True
+        value["anyOf"][0]["nullable"] = nullable
     else:
-        value["nullable"] = True
-        if "enum" in value:
+        value["nullable"] = nullable
+        if "enum" in value and nullable:
             value["enum"] = [*value["enum"], None]  # OpenAPI 3.0.3: null must be listed
     if request and attribute["mutability"] in ("readOnly", "writeOnly"):
         value[attribute["mutability"]] = True
@@ -152,9 +154,7 @@ def _resource(attributes: list[dict[str, Any]]) -> dict[str, Any]:
     """A read-only resource as the server returns it."""
     schema = _object(attributes, request=False)
     schema.pop("nullable")
-    # app/records.py holds every record to its schema: required attributes are always there.
-    wanted = [a["name"] for a in attributes if a["required"] and a["returned"] != "never"]
-    schema["required"] = ["schemas", "id", *wanted]
+    schema["required"] = ["schemas", "id"]  # `attributes` may leave the others out
     schema["properties"] = {
         "schemas": {"$ref": "#/components/schemas/Urns"},
         "id": {"type": "string"},

@@ -24,7 +24,7 @@ from typing import Any
 
 from app import errors
 from app.characteristics import check_object
-from app.extensions import SchemaError
+from app.definitions import SchemaError
 from app.resources import ResourceType, registry
 
 ENTITLEMENT_SCHEMA = "urn:okta:scim:schemas:core:1.0:Entitlement"

@@ -74,6 +74,7 @@ REFUSED: list[tuple[str, Any]] = [
     ("startDate", "2026-11-28"),
     ("startDate", "yesterday"),
     ("startDate", "2026-02-30T00:00:00Z"),  # the pattern allows it, the calendar does not
+    ("startDate", "9999-12-31T23:59:59-23:59"),  # past year 9999 in UTC
     ("badgeCode", "not base64!"),
     ("badgeCode", "QUJ"),
     ("homePage", 7),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app import config, extensions
-from app.extensions import SchemaError
+from app.definitions import SchemaError
 from app.main import create_app
 from tests.conftest import EXAMPLES
 

@@ -266,6 +266,14 @@ REFUSED = [
     (USER, "filter", "userName gt null", errors.InvalidFilter),
     (USER, "filter", 'meta.created co "2011"', errors.InvalidFilter),
     (USER, "filter", 'meta.created gt "yesterday"', errors.InvalidFilter),
+    (
+        USER,
+        "filter",
+        'meta.created gt "9999-12-31T23:59:59-23:59"',
+        errors.InvalidFilter,
+    ),  # past year 9999 in UTC
+    (USER, "filter", "password pr", errors.InvalidFilter),  # never returned: not filterable either
+    (USER, "sortBy", "password", errors.InvalidValue),
     (USER, "filter", 'emails[type eq "work"].nope eq "x"', errors.InvalidFilter),
     (USER, "filter", 'emails[type eq "work"].value', errors.InvalidFilter),
     (USER, "filter", 'emails[type eq "work"]value eq "x"', errors.InvalidFilter),
