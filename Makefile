@@ -65,9 +65,11 @@ bench-tenants: $(STAMP) wrk
 	BENCH_USERS=$${BENCH_USERS:-100000} BENCH_MEMBERS=$${BENCH_MEMBERS:-1000} \
 	BENCH_TENANTS=$${BENCH_TENANTS:-100:1000} $(BIN)/python bench/run.py --scenarios lookup,tenant_lookup
 
+# With SCIM_SCHEMAS_DIR set, dist/ holds the spec a server with that setting serves.
 spec: $(STAMP)
 	$(BIN)/openapi-spec-validator openapi/scim.yaml
 	$(BIN)/python scripts/build_spec.py
+	$(BIN)/openapi-spec-validator dist/scim.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

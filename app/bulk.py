@@ -41,6 +41,7 @@ from app import (
     spec,
     store,
     users,
+    values,
 )
 from app.bulk_plan import Operation, Plan
 from app.membership import member_ids, split
@@ -133,7 +134,8 @@ def _user_write(operation: Operation, user_id: str) -> Step:
         password_hash = hashes[password] if password else None
         if operation.method == "POST":
             return store.insert(conn, USER, user_id, stored, password_hash), 201
-        return store.update(conn, USER, user_id, stored, expected, password_hash), 200
+        kept = values.kept_write_only(USER, user_id, stored)  # as users.replace does
+        return store.update(conn, USER, user_id, kept, expected, password_hash), 200
 
     return Step(write, [password] if password else [])
 

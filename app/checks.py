@@ -122,12 +122,19 @@ def _logic(node: Node, leaf: Any) -> Checked:
 def resolve(
     resource_type: ResourceType, path: AttrPath
 ) -> tuple[str | None, Attribute, Attribute | None]:
-    """(extension URN or None, attribute, sub-attribute) named by a path, else invalidFilter."""
+    """(extension URN or None, attribute, sub-attribute) named by a path, else invalidFilter.
+
+    An attribute that is never returned (`password`, a declared writeOnly one) cannot be
+    filtered either: matches would tell what it holds.
+    """
     resolved = resource_type.resolve(path)
     if resolved is None:
         raise errors.InvalidFilter(
             f"attribute {str(path)!r} cannot be filtered on {resource_type.name}s"
         )
+    _, attribute, sub = resolved
+    if "never" in (attribute.returned, sub.returned if sub else None):
+        raise errors.InvalidFilter(f"{path} is never returned and cannot be filtered")
     return resolved
 
 
@@ -174,6 +181,8 @@ def _element_term(attribute: Attribute, node: Compare | Present | ValuePath) -> 
     sub = attribute.sub.get(node.path.attr.lower())
     if sub is None:
         raise errors.InvalidFilter(f"{attribute.name} has no sub-attribute {node.path.attr!r}")
+    if sub.returned == "never":
+        raise errors.InvalidFilter(f"{node.path} is never returned and cannot be filtered")
     literal = value(node, sub) if isinstance(node, Compare) else None
     return Term(node, None, attribute, sub, literal)
 

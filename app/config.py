@@ -31,6 +31,8 @@ class Settings:
     workers: int = 1  # gunicorn worker processes (app/rates.py divides a tenant's rate by it)
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int | None = None  # None: max_body_bytes
+    schemas_dir: str | None = None  # declared schema extensions (app/extensions.py)
+    undeclared_extensions: str = "keep"  # keep, ignore or reject (app/values.py)
 
     @property
     def bulk_payload_limit(self) -> int:
@@ -69,6 +71,10 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
             environ.get("SCIM_BULK_MAX_OPERATIONS", defaults.bulk_max_operations)
         ),
         bulk_max_payload_bytes=int(environ.get("SCIM_BULK_MAX_PAYLOAD_BYTES", 0)) or None,
+        schemas_dir=environ.get("SCIM_SCHEMAS_DIR") or None,
+        undeclared_extensions=undeclared(
+            environ.get("SCIM_UNDECLARED_EXTENSIONS", defaults.undeclared_extensions)
+        ),
     )
 
 
@@ -84,6 +90,21 @@ def synchronous(value: str) -> str:
     if level not in SYNCHRONOUS:
         raise ValueError(f"SCIM_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS)}, not {value!r}")
     return level
+
+
+# What a body's object under an extension URN no document declares becomes (README.md,
+# "Schema extensions"): kept and returned as sent, left out, or refused with 400.
+UNDECLARED = ("keep", "ignore", "reject")
+
+
+def undeclared(value: str) -> str:
+    """SCIM_UNDECLARED_EXTENSIONS checked against UNDECLARED."""
+    policy = value.strip().lower()
+    if policy not in UNDECLARED:
+        raise ValueError(
+            f"SCIM_UNDECLARED_EXTENSIONS must be one of {', '.join(UNDECLARED)}, not {value!r}"
+        )
+    return policy
 
 
 def ensure_token(settings: Settings) -> tuple[Settings, bool]:

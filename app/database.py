@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from app import config, deadline, migrations
+from app import config, deadline, indexes, migrations
 
 LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
 WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
@@ -49,7 +49,8 @@ _LOCK_WAITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-lock"
 
 
 def open_database(path: str) -> sqlite_utils.Database:
-    """A configured connection: WAL, foreign keys, casefold(), migrations applied.
+    """A configured connection: WAL, foreign keys, casefold(), migrations applied, and the
+    indexes of declared attributes made (app/indexes.py).
 
     SQLite waits up to LOCK_WAIT_SECONDS for a lock held by another connection (another
     worker migrating the same file, or a writer that is not one of ours).
@@ -64,6 +65,7 @@ def open_database(path: str) -> sqlite_utils.Database:
     migrations.apply(database)
     conn.execute("PRAGMA foreign_keys=ON")
     deadline.watch(conn)  # statements past the request's deadline are interrupted (503)
+    indexes.ensure(conn)  # declared attributes' indexes and triggers (SCIM_SCHEMAS_DIR)
     return database
 
 

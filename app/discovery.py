@@ -9,7 +9,7 @@ from typing import Any
 
 from app import config, errors, rendering
 from app.rendering import Response
-from app.resources import RESOURCE_TYPES, ResourceType, schema_documents
+from app.resources import ResourceType, registry, schema_documents
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
@@ -53,13 +53,13 @@ async def service_provider_config() -> Response:
 
 async def resource_types() -> Response:
     """RFC 7643 §6: all resource types."""
-    found = [_resource_type(t) for t in RESOURCE_TYPES.values()]
+    found = [_resource_type(t) for t in registry().types.values()]
     return rendering.list_response(found, len(found), 1), 200, {}
 
 
 async def resource_type(name: str) -> Response:
     """RFC 7643 §6: one resource type by name."""
-    found = RESOURCE_TYPES.get(name)
+    found = registry().types.get(name)
     if found is None:
         raise errors.NotFound(f"no resource type {name!r}")
     return _resource_type(found), 200, {}
@@ -79,6 +79,11 @@ async def schema(schema_id: str) -> Response:
 
 
 def _resource_type(resource_type: ResourceType) -> dict[str, Any]:
+    required = registry().required
+    extensions = [
+        {"schema": urn, "required": (resource_type.name, urn) in required}
+        for urn in resource_type.extensions
+    ]
     return {
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": resource_type.name,
@@ -86,7 +91,7 @@ def _resource_type(resource_type: ResourceType) -> dict[str, Any]:
         "description": resource_type.description,
         "endpoint": resource_type.endpoint,
         "schema": resource_type.schema,
-        "schemaExtensions": [{"schema": e, "required": False} for e in resource_type.extensions],
+        "schemaExtensions": extensions,
         "meta": {
             "resourceType": "ResourceType",
             "location": f"{rendering.base_url()}/ResourceTypes/{resource_type.name}",

@@ -44,7 +44,9 @@ def resource_matches(checked: Checked, resource: dict[str, Any]) -> bool:
 def _term(term: Term, value: Any) -> bool:
     if term.attribute.multi_valued:
         if term.sub is None:
-            return bool(_values(value)) if term.op == "pr" else False
+            # The values themselves: strings of a multi-valued string attribute (a declared
+            # `skills`), or the objects of a complex one (`emails pr`).
+            return any(_leaf(term, v) for v in _values(value))
         sub = term.sub
         return any(_leaf(term, _get(v, sub.name)) for v in _values(value) if isinstance(v, dict))
     if term.sub is not None:

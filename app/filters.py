@@ -123,13 +123,13 @@ def datetime_literal(text: str) -> str:
     """A dateTime literal in the stored form (UTC, milliseconds, Z): text order is time order."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError as exc:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError) as exc:  # year 9999 at -23:59 overflows in UTC
         raise errors.InvalidFilter(
             f"{text!r} is not a dateTime (RFC 3339, e.g. 2011-05-13T04:42:34Z)"
         ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
 
 

@@ -22,7 +22,7 @@ from app.membership import Change
 from app.operations import Operation, parse_operations
 from app.rendering import Response
 from app.resources import GROUP
-from app.values import clean
+from app.values import clean, kept_write_only
 
 
 async def search(
@@ -133,7 +133,8 @@ def write_replace(
     ids: list[str],
     expected: store.Expected,
 ) -> store.Row:
-    """A group replaced, members included."""
+    """A group replaced, members included (declared writeOnly attributes kept unless sent)."""
+    stored = kept_write_only(GROUP, group_id, stored)
     row = store.update(conn, GROUP, group_id, stored, expected)
     members.clear_members(conn, group_id)
     members.add_members(conn, group_id, ids)

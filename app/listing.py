@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from app import config, errors, filters, query, rendering, store
-from app.resources import GROUP, RESOURCE_TYPES, USER, ResourceType
+from app.resources import GROUP, RESOURCE_TYPES, USER, Registry, ResourceType, registry
 from app.selection import parse_selection
 
 
@@ -89,7 +89,7 @@ def _plan(
 ) -> Callable[[int, int], tuple[int, list[store.Row]]]:
     """Compile once (raising on a bad filter or sortBy); the result runs (limit, offset)."""
     where, params, order = _compiled(
-        resource_type.name, wanted.filter, wanted.sort_by, wanted.sort_order
+        registry(), resource_type.name, wanted.filter, wanted.sort_by, wanted.sort_order
     )
 
     def run(limit: int, offset: int) -> tuple[int, list[store.Row]]:
@@ -100,9 +100,16 @@ def _plan(
 
 @lru_cache(maxsize=1024)
 def _compiled(
-    type_name: str, filter_text: str | None, sort_by: str | None, sort_order: str | None
+    schemas: Registry,
+    type_name: str,
+    filter_text: str | None,
+    sort_by: str | None,
+    sort_order: str | None,
 ) -> tuple[str | None, Mapping[str, Any], str | None]:
-    """(WHERE, parameters, ORDER BY) for a query; the same lookup recurs on every Okta push."""
+    """(WHERE, parameters, ORDER BY) for a query; the same lookup recurs on every Okta push.
+
+    The Registry in force is part of the key: declared attributes change what a filter means.
+    """
     node = filters.parse(filter_text) if filter_text and filter_text.strip() else None
     compiled = query.compile(RESOURCE_TYPES[type_name], node, sort_by, sort_order)
     return compiled.where, MappingProxyType(compiled.params), compiled.order_by

@@ -13,8 +13,9 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import config, database, errors, spec, validation
+from app import config, database, errors, indexes, records, spec, validation
 from app.middleware import RequestNormalizer
+from app.resources import registry
 
 
 class FastJsonifier(Jsonifier):
@@ -38,7 +39,11 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     settings = (settings or config.from_env()).with_overrides(**overrides)
     settings, _ = config.ensure_token(settings)
     config.use(settings)
+    # SCIM_SCHEMAS_DIR's documents and records are checked now: a broken one stops the start.
+    for catalog in registry().catalogs.values():
+        records.records(catalog)
     database.db()  # opens the file and applies migrations now, so a bad path fails at start
+    indexes.ensure(database.connection(), drop_stale=True)  # of attributes no longer declared
     app = connexion.AsyncApp(
         __name__,
         specification_dir=str(spec.SPEC_PATH.parent),
@@ -46,7 +51,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         jsonifier=FastJsonifier(),
     )
     app.add_api(
-        spec.SPEC_PATH.name,
+        spec.published_spec(),
         strict_validation=True,
         validate_responses=settings.validate_responses,
         pythonic_params=True,

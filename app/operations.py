@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app import checks, errors, filters, limits
+from app import checks, errors, filters, limits, values
 from app.checks import Checked
 from app.filters import Node
 from app.resources import Attribute, ResourceType
+
+# The type of an attribute of an undeclared extension's object: no schema says what it holds,
+# so PATCH sets or removes it as sent (app/values.py keeps such objects as sent).
+OPAQUE = "opaque"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,14 @@ def parse_path(resource_type: ResourceType, text: str) -> Path:
         attr_path = filters.AttrPath(attr_path.attr, sub_text, attr_path.urn)
     resolved = resource_type.resolve(attr_path)
     if resolved is None:
+        if (
+            filter_node is None
+            and attr_path.urn
+            and values.undeclared(resource_type, attr_path.urn)
+        ):
+            # Entra names a custom attribute `urn:...:<Name>:2.0:User:<attr>` (tests/test_entra.py)
+            sub = Attribute(attr_path.sub, OPAQUE) if attr_path.sub else None
+            return Path(attr_path.urn, Attribute(attr_path.attr, OPAQUE), sub)
         raise errors.InvalidPath(f"no attribute {head!r} on {resource_type.name}")
     urn, attribute, sub = resolved
     checked = None

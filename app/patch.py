@@ -15,9 +15,9 @@ import orjson
 from app import errors
 from app.evaluate import element_matches
 from app.filters import And, Compare, Node
-from app.operations import Operation, Path, parse_path
+from app.operations import OPAQUE, Operation, Path, parse_path
 from app.resources import ResourceType
-from app.values import primaries_of, settle_primary, shape
+from app.values import primaries_of, settle_primary, shape, undeclared
 
 IGNORED_IN_VALUE = {"schemas", "id", "meta"}
 
@@ -62,6 +62,9 @@ class _State:
                         self.pathless_attribute(
                             operation.op, f"{extension}:{inner_key}", inner_value
                         )
+            elif isinstance(value, dict) and undeclared(self.type, key):
+                for inner_key, inner_value in value.items():
+                    self.pathless_attribute(operation.op, f"{key}:{inner_key}", inner_value)
             elif key.lower() not in IGNORED_IN_VALUE:
                 self.pathless_attribute(operation.op, key, value)
 
@@ -80,6 +83,12 @@ class _State:
             return
         if attribute.mutability == "readOnly" or (path.sub and path.sub.mutability == "readOnly"):
             raise errors.Mutability(f"{path} is read-only")
+        if attribute.type == OPAQUE and op == "remove" and path.sub is None and path.urn:
+            # `remove` of `urn:...:Other` may name an undeclared object itself.
+            whole = self.key(f"{path.urn}:{attribute.name}")
+            if whole in self.resource and self.key(path.urn) not in self.resource:
+                del self.resource[whole]
+                return
         if attribute.name == "password" and path.urn is None:
             if op == "remove" or not isinstance(value, str):
                 raise errors.InvalidValue("password can only be replaced with a string")
@@ -135,13 +144,21 @@ class _State:
     def container(self, path: Path, create: bool) -> dict[str, Any] | None:
         if path.urn is None:
             return self.resource
-        if path.urn not in self.resource:
+        urn = self.key(path.urn) if path.attribute.type == OPAQUE else path.urn
+        if urn not in self.resource:
             if not create:
                 return None
-            self.resource[path.urn] = {}
-        block = self.resource[path.urn]
-        assert isinstance(block, dict)
+            self.resource[urn] = {}
+        block = self.resource[urn]
+        if not isinstance(block, dict):
+            raise errors.InvalidValue(f"{urn} holds no object of attributes")
         return block
+
+    def key(self, urn: str) -> str:
+        """The resource's own spelling of an undeclared extension's URN (the letter case it
+        was first sent in), or `urn` when the resource has no such object."""
+        lowered = urn.lower()
+        return next((k for k in self.resource if k.lower() == lowered), urn)
 
     def remove(self, path: Path, container: dict[str, Any], value: Any) -> None:
         name = path.attribute.name
@@ -205,13 +222,14 @@ class _State:
                 values[i] = dict(value) if op == "replace" else {**values[i], **value}
 
     def prune(self, path: Path) -> None:
-        container = self.resource.get(path.urn) if path.urn else self.resource
+        urn = self.key(path.urn) if path.urn else None
+        container = self.resource.get(urn) if urn else self.resource
         if isinstance(container, dict):
             value = container.get(path.attribute.name)
             if value in ({}, []):
                 del container[path.attribute.name]
-        if path.urn and self.resource.get(path.urn) == {}:
-            del self.resource[path.urn]
+        if urn and self.resource.get(urn) == {}:
+            del self.resource[urn]
 
 
 def _from_equality(node: Node) -> dict[str, Any] | None:

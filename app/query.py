@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app import checks, errors
+from app import checks, errors, indexes
 from app.checks import Both, Checked, Either, Negated, Schemas, Term, Within
 from app.evaluate import leaf, resource_matches
-from app.filters import AttrPath, Node, parse_path
+from app.filters import AttrPath, Compare, Node, parse_path
 from app.resources import Attribute, ResourceType
 from app.tables import MEMBERS_TABLE, Column
 
@@ -130,18 +130,30 @@ class _Compiler:
         if column is not None:
             operand = Operand(f"{self.table.name}.{column.name}", folded=column.folded)
         else:
-            operand = Operand(self.json(_json_path(term.urn, attribute, sub)))
+            operand = Operand(self.declared(term.urn, attribute, sub))
         return self.leaf(term, operand)
 
+    def declared(self, urn: str | None, attribute: Attribute, sub: Attribute | None) -> str:
+        """The JSON value of an attribute; for a declared, indexed one (app/indexes.py) the
+        index's own expression, its path written out, so that the planner uses the index."""
+        if urn is not None and sub is None and indexes.indexed(self.type, urn, attribute):
+            return indexes.expression(self.table.name, urn, attribute)
+        return self.json(_json_path(urn, attribute, sub))
+
     def schemas(self, checked: Schemas) -> str:
-        # `schemas` is not stored: the core schema is always there, an extension is there when
-        # the resource has its attributes. Each URN is compared here, in Python, as the
-        # reference evaluator does.
-        conditions = ["1" if leaf(checked.node, self.type.schema, checks.SCHEMAS) else "0"]
-        for extension in self.type.extensions:
-            if leaf(checked.node, extension, checks.SCHEMAS):
-                conditions.append(f"{self.json(f'$.{_quote(extension)}')} IS NOT NULL")
-        return f"({' OR '.join(conditions)})"
+        # `schemas` is not stored: the core schema is always there (decided here, in Python,
+        # as the reference evaluator decides it), and an extension's URN is there when the
+        # resource has an object under it, declared or not (resources.schemas_of).
+        core = "1" if leaf(checked.node, self.type.schema, checks.SCHEMAS) else "0"
+        node = checked.node
+        term = Term(
+            node, None, checks.SCHEMAS, None, node.value if isinstance(node, Compare) else None
+        )
+        key = self.leaf(term, Operand("k.key"))
+        return (
+            f"({core} OR EXISTS (SELECT 1 FROM json_each({self.table.name}.resource) k"
+            f" WHERE k.key LIKE 'urn:%' AND {key}))"
+        )
 
     def element_filter(self, checked: Checked, element: Element) -> str:
         if isinstance(checked, Both | Either):
@@ -208,6 +220,8 @@ class _Compiler:
         if resolved is None:
             raise errors.InvalidValue(f"cannot sort by unknown attribute {sort_by!r}")
         urn, attribute, sub = resolved
+        if "never" in (attribute.returned, sub.returned if sub else None):
+            raise errors.InvalidValue(f"cannot sort by {sort_by!r}: it is never returned")
         table = self.table.name
         target = sub or attribute
         folded = False
@@ -227,7 +241,7 @@ class _Compiler:
             if column is not None:
                 expr, folded = f"{table}.{column.name}", column.folded
             else:
-                expr = self.json(_json_path(urn, attribute, sub))
+                expr = self.declared(urn, attribute, sub)
         if target.type in ("string", "reference") and not target.case_exact and not folded:
             expr = f"casefold({expr})"
         direction = "DESC" if order == "descending" else "ASC"

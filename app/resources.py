@@ -1,7 +1,9 @@
-"""Attribute definitions (app/schemas/*.json, RFC 7643 §8.7.1); stored rows to SCIM resources.
+"""Attribute definitions (RFC 7643 §7, §8.7.1) and resource types; stored rows to SCIM resources.
 
-The schema files are the one description of every attribute's characteristics: /Schemas serves
-them, and filters, PATCH paths, sorting and attribute selection look attributes up here.
+The schema documents are the one description of every attribute's characteristics: the built-in
+ones in app/schemas/*.json, and those declared in SCIM_SCHEMAS_DIR (loaded and checked by
+app/extensions.py). /Schemas serves them, and filters, PATCH paths, sorting, attribute
+selection and the checks of written values look attributes up here, in the `Registry` in force.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from app import config
 from app.filters import AttrPath
 from app.tables import TABLES, Table
 
@@ -22,7 +25,10 @@ ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 @dataclass(frozen=True)
 class Attribute:
-    """One attribute's characteristics (RFC 7643 §2.2); sub-attributes by lower-case name."""
+    """One attribute's characteristics (RFC 7643 §2.2); sub-attributes by lower-case name.
+
+    `indexed` is this server's own: an index answers `eq` on the attribute (app/indexes.py).
+    """
 
     name: str
     type: str
@@ -32,6 +38,9 @@ class Attribute:
     returned: str = "default"
     required: bool = False
     sub: dict[str, Attribute] = field(default_factory=dict)
+    canonical_values: tuple[Any, ...] = ()
+    uniqueness: str = "none"
+    indexed: bool = False
 
     @classmethod
     def from_schema(cls, d: dict[str, Any]) -> Attribute:
@@ -45,6 +54,9 @@ class Attribute:
             returned=d.get("returned", "default"),
             required=d.get("required", False),
             sub={s["name"].lower(): cls.from_schema(s) for s in d.get("subAttributes", [])},
+            canonical_values=tuple(d.get("canonicalValues", ())),
+            uniqueness=d.get("uniqueness", "none"),
+            indexed=d.get("indexed", False),
         )
 
 
@@ -73,13 +85,21 @@ COMMON: dict[str, Attribute] = {
 
 @dataclass(frozen=True)
 class ResourceType:
-    """A resource type (RFC 7643 §6) and the attributes of its schemas."""
+    """A resource type (RFC 7643 §6) and the attributes of its schemas.
+
+    Its schema extensions are those of the Registry in force: the built-in ones plus those a
+    ResourceType document in SCIM_SCHEMAS_DIR adds.
+    """
 
     name: str
     endpoint: str
     schema: str
-    extensions: tuple[str, ...]
     description: str
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The URNs of its schema extensions, in the order /ResourceTypes lists them."""
+        return registry().extensions.get(self.name, ())
 
     @cached_property
     def attributes(self) -> dict[str, Attribute]:
@@ -113,7 +133,7 @@ class ResourceType:
                 urn = self.extension_of(path.attr)
                 attributes = schema_attributes(urn) if urn else attributes
         else:
-            extension = next((e for e in self.extensions if e.lower() == urn.lower()), None)
+            extension = self.extension(urn)
             if extension is None:
                 return None
             urn, attributes = extension, schema_attributes(extension)
@@ -125,31 +145,80 @@ class ResourceType:
         sub = attribute.sub.get(path.sub.lower())
         return (urn, attribute, sub) if sub is not None else None
 
+    def extension(self, urn: str) -> str | None:
+        """The URN of one of its extensions as declared, for a URN in any letter case."""
+        lowered = urn.lower()
+        return next((e for e in self.extensions if e.lower() == lowered), None)
+
     def extension_of(self, name: str) -> str | None:
         """The one extension that defines an attribute of this name (None: none, or several)."""
         found = [e for e in self.extensions if name.lower() in schema_attributes(e)]
         return found[0] if len(found) == 1 else None
 
 
-USER = ResourceType("User", "/Users", USER_SCHEMA, (ENTERPRISE_SCHEMA,), "User Account")
-GROUP = ResourceType("Group", "/Groups", GROUP_SCHEMA, (), "Group")
+USER = ResourceType("User", "/Users", USER_SCHEMA, "User Account")
+GROUP = ResourceType("Group", "/Groups", GROUP_SCHEMA, "Group")
+# The resource types stored in tables (app/tables.py); a Registry may add read-only ones.
 RESOURCE_TYPES = {"User": USER, "Group": GROUP}
+BUILTIN_EXTENSIONS: dict[str, tuple[str, ...]] = {"User": (ENTERPRISE_SCHEMA,), "Group": ()}
+
+
+@dataclass(frozen=True, eq=False)
+class Registry:
+    """The schemas and resource types in force: the built-in ones and a directory's.
+
+    `documents` are the Schema documents as /Schemas serves them; `required` holds the
+    (resource type name, URN) pairs whose extension a resource must carry (RFC 7643 §6);
+    `types` are every resource type, User and Group first; `declared` are the URNs a
+    directory declared (their attributes are checked by app/characteristics.py).
+    """
+
+    documents: dict[str, dict[str, Any]]
+    attributes: dict[str, dict[str, Attribute]]
+    extensions: dict[str, tuple[str, ...]]
+    types: dict[str, ResourceType]
+    required: frozenset[tuple[str, str]] = frozenset()
+    declared: frozenset[str] = frozenset()
+    folder: Path | None = None
+
+    @cached_property
+    def catalogs(self) -> dict[str, ResourceType]:
+        """The read-only resource types a directory declared (app/entitlements.py), by name."""
+        return {n: t for n, t in self.types.items() if n not in RESOURCE_TYPES}
+
+
+_LOADED: dict[str | None, Registry] = {}
+
+
+def registry() -> Registry:
+    """The Registry of the SCIM_SCHEMAS_DIR in force, loaded once per directory."""
+    folder = config.get().schemas_dir
+    found = _LOADED.get(folder)
+    if found is None:
+        # app/extensions.py builds Registries from this module's classes, so it is imported
+        # here, on the first use of a directory, rather than at the top.
+        from app import extensions
+
+        found = _LOADED[folder] = extensions.load(folder)
+    return found
 
 
 @cache
-def schema_documents() -> dict[str, dict[str, Any]]:
-    """The schema documents served at /Schemas, by URN."""
+def builtin_documents() -> dict[str, dict[str, Any]]:
+    """The built-in schema documents (app/schemas/*.json), by URN."""
     folder = Path(__file__).parent / "schemas"
     documents = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     return {d["id"]: d for d in documents}
 
 
-@cache
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """The schema documents served at /Schemas, by URN."""
+    return registry().documents
+
+
 def schema_attributes(urn: str) -> dict[str, Attribute]:
     """A schema's attributes by lower-case name."""
-    return {
-        a["name"].lower(): Attribute.from_schema(a) for a in schema_documents()[urn]["attributes"]
-    }
+    return registry().attributes[urn]
 
 
 # --- stored form <-> SCIM form ---------------------------------------------------------------
@@ -179,11 +248,12 @@ def etag(version: int) -> str:
 
 
 def schemas_of(resource_type: ResourceType, stored: dict[str, Any]) -> list[str]:
-    """The `schemas` attribute: the core schema plus each extension present."""
+    """The `schemas` attribute: the core schema plus the URN of each extension object present,
+    declared or not (app/values.py keeps undeclared ones as sent)."""
     found = [resource_type.schema]
-    for extension in resource_type.extensions:
-        if extension in stored:
-            found.append(extension)
+    for key in stored:
+        if key[:4].lower() == "urn:":
+            found.append(key)
     return found
 
 

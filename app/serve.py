@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 import sys
 
-from app import config
+from app import config, extensions
+from app.definitions import SchemaError
 
 
 def main() -> None:
     """Print the base URL and token, then replace this process with gunicorn."""
     settings, generated = config.ensure_token(config.from_env())
+    if settings.schemas_dir:
+        # Checked again by every worker; here a broken document is one clear line, before
+        # gunicorn's "Worker failed to boot".
+        try:
+            extensions.load(settings.schemas_dir)
+        except SchemaError as exc:
+            sys.exit(f"SCIM_SCHEMAS_DIR: {exc}")
+        print(f"Schemas:       {os.path.abspath(settings.schemas_dir)}")
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
     workers = os.environ.get("WORKERS", str(os.cpu_count() or 2))

@@ -1,4 +1,9 @@
-"""The OpenAPI document, for what the app needs from it besides Connexion's routing."""
+"""The OpenAPI document, for what the app needs from it besides Connexion's routing.
+
+`document()` is openapi/scim.yaml as maintained; `published_spec()` is the spec this server runs
+and serves: that document with the declared extensions and resource types merged in
+(app/published.py). Routes, `Allow` lists and schema checks read the published one.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import jsonschema_rs
 import yaml
 from connexion.json_schema import resolve_refs
 
-from app import errors
+from app import errors, published
+from app.resources import Registry, registry
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "scim.yaml"
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
@@ -25,15 +31,25 @@ def document() -> dict[str, Any]:
     return loaded
 
 
+def published_spec() -> dict[str, Any]:
+    """The spec in force: openapi/scim.yaml with the declared schemas of SCIM_SCHEMAS_DIR."""
+    return _published(registry())
+
+
+@cache
+def _published(schemas: Registry) -> dict[str, Any]:
+    return published.merged(document(), schemas)
+
+
 def base_path() -> str:
     """The servers[0] URL, e.g. /scim/v2."""
     return str(document()["servers"][0]["url"]).rstrip("/")
 
 
 @cache
-def _templates() -> list[tuple[re.Pattern[str], str, tuple[str, ...]]]:
+def _templates(schemas: Registry) -> list[tuple[re.Pattern[str], str, tuple[str, ...]]]:
     found = []
-    for template, item in document()["paths"].items():
+    for template, item in _published(schemas)["paths"].items():
         methods = [m.upper() for m in item if m in METHODS]
         if "GET" in methods:
             methods.append("HEAD")
@@ -45,7 +61,7 @@ def _templates() -> list[tuple[re.Pattern[str], str, tuple[str, ...]]]:
 
 def match(path: str) -> tuple[str, tuple[str, ...]] | None:
     """The spec's path template for a request path, with its methods (GET implies HEAD)."""
-    for pattern, template, methods in _templates():
+    for pattern, template, methods in _templates(registry()):
         if pattern.match(path):
             return template, methods
     return None
@@ -58,8 +74,8 @@ def allowed_methods(path: str) -> tuple[str, ...]:
 
 
 @cache
-def _validator(component: str) -> Any:
-    resolved = resolve_refs(document())
+def _validator(schemas: Registry, component: str) -> Any:
+    resolved = resolve_refs(_published(schemas))
     schema = json_schema(resolved["components"]["schemas"][component])
     return jsonschema_rs.Draft4Validator(schema)
 
@@ -89,7 +105,7 @@ def check(component: str, instance: Any) -> None:
     PATCH builds a new resource from operations the spec cannot type, so the result is held to
     the same schema a PUT body is.
     """
-    error = next(iter(_validator(component).iter_errors(instance)), None)
+    error = next(iter(_validator(registry(), component).iter_errors(instance)), None)
     if error is not None:
         where = "/".join(str(p) for p in error.instance_path) or "the resource"
         raise errors.InvalidValue(f"{where}: {error.message}")

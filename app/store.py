@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from app import errors, tables, tenancy
+from app import errors, indexes, tables, tenancy
 from app.database import connection
 from app.resources import USER, ResourceType
 from app.tables import GROUPS, MEMBERS_TABLE
@@ -161,7 +161,7 @@ def insert(
     try:
         row = _row(conn.execute(sql, columns).fetchone())
     except sqlite3.IntegrityError as exc:
-        raise _conflict(resource_type, resource) from exc
+        raise _conflict(resource_type, resource, exc) from exc
     _index_values(conn, resource_type, resource_id, resource)
     return row
 
@@ -189,7 +189,7 @@ def update(
     try:
         row = _bump(conn, resource_type, resource_id, expected, sets, params)
     except sqlite3.IntegrityError as exc:
-        raise _conflict(resource_type, resource) from exc
+        raise _conflict(resource_type, resource, exc) from exc
     _index_values(conn, resource_type, resource_id, resource)
     return row
 
@@ -286,6 +286,11 @@ def _index_values(
         )
 
 
-def _conflict(resource_type: ResourceType, resource: dict[str, Any]) -> errors.ScimError:
+def _conflict(
+    resource_type: ResourceType, resource: dict[str, Any], exc: sqlite3.IntegrityError
+) -> errors.ScimError:
+    declared = indexes.violation(resource, exc)  # a declared attribute's (app/indexes.py)
+    if declared is not None:
+        return declared
     name = resource_type.table.key_attribute
     return errors.Uniqueness(f"{name} {resource.get(name)!r} is already taken")

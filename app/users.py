@@ -12,7 +12,7 @@ from app.operations import Operation, parse_operations
 from app.passwords import hash_all, hash_off_loop
 from app.rendering import Response
 from app.resources import ENTERPRISE_SCHEMA, USER
-from app.values import clean, normalize_primary
+from app.values import clean, kept_write_only, normalize_primary
 
 
 async def search(
@@ -63,11 +63,13 @@ async def replace(
     attributes: str | None = None,
     excluded_attributes: str | None = None,
 ) -> Response:
-    """RFC 7644 §3.5.1: replace a user; `password` is kept unless the body carries one."""
+    """RFC 7644 §3.5.1: replace a user; `password` (and any declared writeOnly attribute) is
+    kept unless the body carries it."""
     stored = stored_form(body)
     password_hash = await hash_off_loop(body.get("password"))
     expected = preconditions.expected_versions()
     async with database.write() as conn:
+        stored = kept_write_only(USER, user_id, stored)
         row = store.update(conn, USER, user_id, stored, expected, password_hash)
     return rendering.one(USER, row, attributes, excluded_attributes)
 

@@ -83,7 +83,7 @@ def _scim_error(error: Any) -> errors.ScimError:
     path = [str(part) for part in error.instance_path]
     where = f" - {'.'.join(path)!r}" if path else ""
     detail = f"{error.message}{where}"
-    if path[:1] == ["schemas"] or (not path and "schemas" in _missing(error)):
+    if path[:1] == ["schemas"] or (not path and _missing(error) == "schemas"):
         return errors.InvalidSyntax(detail)
     if path == ["filter"]:
         return errors.InvalidFilter(detail)

@@ -14,12 +14,18 @@ the schema gives its attribute, on every write (POST and PUT bodies, PATCH value
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 
-from app import errors
-from app.resources import Attribute, ResourceType, schema_attributes
+from app import characteristics, config, errors, records, store
+from app.resources import Attribute, ResourceType, registry, schema_attributes
+
+# RFC 8141: `urn:`, a namespace identifier, `:`, the rest; what an undeclared extension's
+# object may be keyed by. An `<urn>:<attribute>` key names one attribute in it (Entra's form).
+UNDECLARED_URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+", re.ASCII | re.IGNORECASE)
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z][\w-]*", re.ASCII)
 
 
 def shape(attribute: Attribute, value: Any, whole: bool = True) -> Any:
@@ -63,21 +69,112 @@ def _decoded(attribute: Attribute, text: str, whole: bool) -> Any:
     return decoded
 
 
+def undeclared(resource_type: ResourceType, urn: str) -> bool:
+    """Whether `urn` names an extension object no document declares for this resource type."""
+    lowered = urn.lower()
+    return (
+        lowered != resource_type.schema.lower()
+        and resource_type.extension(urn) is None
+        and UNDECLARED_URN.fullmatch(urn) is not None
+    )
+
+
 def clean(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
     """The stored form of an incoming body: known attributes only, canonical names, no nulls.
 
     Read-only attributes (`id`, `meta`, `groups`, a manager's `displayName`) and `schemas` are
     dropped: Okta's PUT sends back the whole object it read
-    (tests/exchanges/okta/update-profile.json).
-    Unknown attributes are ignored.
+    (tests/exchanges/okta/update-profile.json). Unknown attributes are ignored. An object
+    under a declared extension's URN keeps its declared attributes (app/characteristics.py
+    checks them); one under an undeclared URN is kept as sent, left out or refused, as
+    SCIM_UNDECLARED_EXTENSIONS says, whether or not `schemas` lists its URN.
     """
     stored = _clean_attributes(resource_type.writable, body)
-    for extension in resource_type.extensions:
-        block = next((v for k, v in body.items() if k.lower() == extension.lower()), None)
-        if isinstance(block, dict):
-            inner = _clean_attributes(schema_attributes(extension), block)
-            if inner:
-                stored[extension] = inner
+    for key, value in body.items():
+        if key[:4].lower() == "urn:":
+            _clean_urn(resource_type, key, value, stored)
+    characteristics.conform(resource_type, stored)
+    records.check_references(resource_type, stored)
+    return stored
+
+
+def _clean_urn(resource_type: ResourceType, key: str, value: Any, stored: dict[str, Any]) -> None:
+    """A body member keyed by a URN: an extension's object, or `<urn>:<attribute>` (RFC 7644
+    §3.10's attribute notation, which Entra uses for extension attributes)."""
+    extension = resource_type.extension(key)
+    if extension is not None or key.lower() == resource_type.schema.lower():
+        if isinstance(value, dict):
+            _merge(resource_type, extension, value, stored)
+        return
+    urn, _, name = key.rpartition(":")
+    extension = resource_type.extension(urn)
+    if extension is not None or urn.lower() == resource_type.schema.lower():
+        _merge(resource_type, extension, {name: value}, stored)
+    elif value not in (None, "", [], {}):
+        _undeclared(key, value, stored)
+
+
+def _merge(
+    resource_type: ResourceType,
+    extension: str | None,
+    values: dict[str, Any],
+    stored: dict[str, Any],
+) -> None:
+    """Attributes of the core schema (extension None) or of an extension, into `stored`."""
+    if extension is None:
+        cleaned = _clean_attributes(resource_type.writable, values)
+        stored.update({k: v for k, v in cleaned.items() if k not in stored})
+        return
+    cleaned = _clean_attributes(schema_attributes(extension), values)
+    if cleaned:
+        stored.setdefault(extension, {}).update(cleaned)
+
+
+def _undeclared(key: str, value: Any, stored: dict[str, Any]) -> None:
+    policy = config.get().undeclared_extensions
+    if policy == "ignore":
+        return
+    urn, name = (key, None) if isinstance(value, dict) else key.rpartition(":")[::2]
+    if policy == "reject":
+        raise errors.InvalidSyntax(
+            f"{urn} is not a schema extension this server declares (see /Schemas)"
+        )
+    if not UNDECLARED_URN.fullmatch(urn) or (
+        name is not None and not ATTRIBUTE_NAME.fullmatch(name)
+    ):
+        raise errors.InvalidValue(
+            f"{key!r} is neither an extension's object under its URN nor <urn>:<attribute>"
+        )
+    if name is None:
+        stored.setdefault(urn, {}).update(value)
+    else:
+        stored.setdefault(urn, {})[name] = value
+
+
+def kept_write_only(
+    resource_type: ResourceType, resource_id: str, stored: dict[str, Any]
+) -> dict[str, Any]:
+    """A PUT's stored form with the declared writeOnly attributes it leaves out kept as stored.
+
+    The server never returns them, so a client that PUTs back what it read (Okta's profile
+    push) could not send them: like `password`, they stay unless the body carries them. Call
+    inside the write transaction; without declared writeOnly attributes nothing is read.
+    """
+    schemas = registry()
+    urns = [
+        urn
+        for urn in resource_type.extensions
+        if urn in schemas.declared
+        and any(a.mutability == "writeOnly" for a in schemas.attributes[urn].values())
+    ]
+    if not urns:
+        return stored
+    current = store.fetch(resource_type, resource_id).resource
+    for urn in urns:
+        for attribute in schemas.attributes[urn].values():
+            value = current.get(urn, {}).get(attribute.name)
+            if attribute.mutability == "writeOnly" and value is not None:
+                stored.setdefault(urn, {}).setdefault(attribute.name, value)
     return stored
 
 

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.seed import Manifest
+from bench.seed import Manifest, employee_id
 
 BULK_SIZE = 100  # users per POST /Bulk in bulk_create
 
@@ -26,6 +26,7 @@ class Scenario:
     lua: str
     ceiling: bool = False
     creates: bool = False  # adds users that must be pruned after the run
+    extended: bool = False  # needs the users seeded with examples/schemas' custom extension
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,17 @@ LOOKUP = r"""
 function init(args) math.randomseed(os.time() + tid); names = load("names.txt") end
 function request()
   local filter = 'userName eq "' .. mixcase(pick(names)) .. '"'
+  return wrk.format("GET", BASE .. "/Users?filter=" .. enc(filter) .. "&startIndex=1&count=100")
+end
+"""
+
+# A lookup by a declared, indexed custom attribute (examples/schemas: employeeId, unique, caseExact
+# false), the same shape as `lookup`, to compare the two in one run (issue #10).
+CUSTOM_LOOKUP = r"""
+function init(args) math.randomseed(os.time() + tid); employees = load("employees.txt") end
+function request()
+  local filter = 'urn:ietf:params:scim:schemas:extension:acme:2.0:User:employeeId eq "'
+    .. mixcase(pick(employees)) .. '"'
   return wrk.format("GET", BASE .. "/Users?filter=" .. enc(filter) .. "&startIndex=1&count=100")
 end
 """
@@ -253,6 +265,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("ceiling", LOOKUP, ceiling=True),
         Scenario("lookup", LOOKUP),
         Scenario("tenant_lookup", TENANT_LOOKUP),
+        Scenario("custom_lookup", CUSTOM_LOOKUP, extended=True),
         Scenario("get", GET),
         Scenario("create", CREATE, creates=True),
         Scenario("create_nopw", CREATE, creates=True),
@@ -274,6 +287,8 @@ def write_data(directory: Path, manifest: Manifest) -> None:
     """The files the Lua scripts read: ids and userNames (aligned), groups, big-group members."""
     (directory / "ids.txt").write_text("".join(f"{i}\n" for i, _ in manifest.users))
     (directory / "names.txt").write_text("".join(f"{n}\n" for _, n in manifest.users))
+    employees = "".join(f"{employee_id(i)}\n" for i in range(len(manifest.users)))
+    (directory / "employees.txt").write_text(employees)
     (directory / "groups.txt").write_text("".join(f"{g}\n" for g in manifest.group_names))
     (directory / "big_members.txt").write_text("".join(f"{m}\n" for m in manifest.big_members))
     (directory / "tenant_names.txt").write_text("".join(f"{n}\n" for n in manifest.tenant_names))

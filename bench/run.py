@@ -35,9 +35,13 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` importable as a p
 from bench import load, report, seed, server  # noqa: E402
 from bench.load import Result  # noqa: E402
 
+# The server's SCIM_SCHEMAS_DIR when a chosen scenario needs it (custom_lookup): the users are
+# seeded with its custom extension, and the other scenarios of the run see the same data.
+EXAMPLES = str(ROOT / "examples" / "schemas")
+
 BENCH_ORDER = [
-    "ceiling", "lookup", "get", "group_lookup", "members_lookup", "first_page", "page",
-    "deep_page", "deactivate", "replace", "member_add", "member_add_empty", "create",
+    "ceiling", "lookup", "custom_lookup", "get", "group_lookup", "members_lookup", "first_page",
+    "page", "deep_page", "deactivate", "replace", "member_add", "member_add_empty", "create",
     "create_nopw", "bulk_create",
 ]  # fmt: skip
 SCALE_ORDER = [
@@ -65,6 +69,7 @@ class Options:
     results: Path
     synchronous: str | None = None
     tenants: str = ""  # BENCH_TENANTS, "count:users": more tenants beside the default one
+    schemas_dir: str | None = None  # examples/schemas when a scenario needs the extension
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         results=args.results,
         synchronous=env.get("SCIM_SYNCHRONOUS") or None,
         tenants=env.get("BENCH_TENANTS", ""),
+        schemas_dir=EXAMPLES if any(load.SCENARIOS[s].extended for s in chosen) else None,
     )
 
 
@@ -129,12 +135,15 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         print(f"seeding {users:,} users, a group of {members:,} members ...", flush=True)
         if opts.tenants:
             print(f"  and BENCH_TENANTS={opts.tenants} (tenants:users each) ...", flush=True)
-        manifest = seed.seed(db, users, members, directory / "manifest.json", opts.tenants)
+        manifest = seed.seed(
+            db, users, members, directory / "manifest.json", opts.schemas_dir, opts.tenants
+        )
         load.write_data(directory, manifest)
         scim = stack.enter_context(
             server.serve(
                 "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
-                | ({"SCIM_SYNCHRONOUS": opts.synchronous} if opts.synchronous else {}),
+                | ({"SCIM_SYNCHRONOUS": opts.synchronous} if opts.synchronous else {})
+                | ({"SCIM_SCHEMAS_DIR": opts.schemas_dir} if opts.schemas_dir else {}),
                 "/scim/v2/ServiceProviderConfig", token, directory / "scim.log",
             )
         )  # fmt: skip
@@ -158,7 +167,7 @@ def measure(current: Session, opts: Options, name: str, tag: str) -> Result:
     raw = _wrk(current, opts, name, tag, opts.duration)
     cpu = target.cpu_seconds() - before
     if scenario.creates:
-        seed.prune(current.db, "new-")  # the next round sees the seeded users only
+        seed.prune(current.db, "new-", opts.schemas_dir)  # the next round: the seeded users
     return Result(
         scenario=name,
         requests=int(raw["requests"]),

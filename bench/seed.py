@@ -5,6 +5,9 @@ server starts, so the rows have exactly the format the app writes:
 
     python bench/seed.py seed DB USERS MEMBERS MANIFEST  # users, groups Big, Empty, 20 small
     python bench/seed.py prune DB PREFIX                 # delete users whose userName has PREFIX
+
+With SCIM_SCHEMAS_DIR set (the bench sets examples/schemas for `custom_lookup`), each user also
+carries the example's custom extension, with a unique, indexed `employeeId`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_GROUPS = 20
 SMALL_GROUP_SIZE = 5
+ACME = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"  # examples/schemas/acme_user.json
 
 
 @dataclass(frozen=True)
@@ -39,23 +43,32 @@ class Manifest:
     tenant_names: list[str] = field(default_factory=list)
 
 
-def seed(db: Path, users: int, members: int, manifest: Path, tenants: str = "") -> Manifest:
+def seed(
+    db: Path,
+    users: int,
+    members: int,
+    manifest: Path,
+    schemas_dir: str | None = None,
+    tenants: str = "",
+) -> Manifest:
     """Seed a fresh database in a child process and return what it wrote; `tenants` is
     BENCH_TENANTS ("100:1000": 100 more tenants of 1,000 users each, beside the default one)."""
-    _child("seed", str(db), str(users), str(members), str(manifest), tenants)
+    _child(schemas_dir, "seed", str(db), str(users), str(members), str(manifest), tenants)
     data = json.loads(manifest.read_text())
     data["users"] = [tuple(u) for u in data["users"]]
     return Manifest(**data)
 
 
-def prune(db: Path, prefix: str) -> None:
+def prune(db: Path, prefix: str, schemas_dir: str | None = None) -> None:
     """Delete the users a create scenario added, so every round sees the same data."""
-    _child("prune", str(db), prefix)
+    _child(schemas_dir, "prune", str(db), prefix)
 
 
-def user_body(index: int) -> dict[str, Any]:
-    """A seeded user, shaped like the body Okta sends on create (without the password)."""
+def user_body(index: int, extended: bool = False) -> dict[str, Any]:
+    """A seeded user, shaped like the body Okta sends on create (without the password);
+    `extended`: with the example's custom extension too."""
     name = f"user{index:06d}@example.com"
+    extension = {ACME: {"employeeId": employee_id(index), "costCenter": f"CC{index % 100:02d}"}}
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": name,
@@ -65,7 +78,13 @@ def user_body(index: int) -> dict[str, Any]:
         "locale": "en-US",
         "externalId": external_id(index),
         "active": True,
+        **(extension if extended else {}),
     }
+
+
+def employee_id(index: int) -> str:
+    """The custom employeeId of seeded user `index` (custom_lookup looks users up by it)."""
+    return f"E{index:06d}"
 
 
 def external_id(index: int) -> str:
@@ -73,19 +92,23 @@ def external_id(index: int) -> str:
     return f"00u{index:017d}"
 
 
-def _child(*args: str) -> None:
-    subprocess.run([sys.executable, __file__, *args], cwd=ROOT, check=True)
+def _child(schemas_dir: str | None, *args: str) -> None:
+    # The server's SCIM_SCHEMAS_DIR: the seeding stores (and indexes) what the server declares.
+    env = {k: v for k, v in os.environ.items() if k != "SCIM_SCHEMAS_DIR"}
+    env |= {"SCIM_SCHEMAS_DIR": schemas_dir} if schemas_dir else {}
+    subprocess.run([sys.executable, __file__, *args], cwd=ROOT, check=True, env=env)
 
 
 def _seed(users: int, big_size: int, manifest: str) -> None:
-    from app import database, members, store, values
+    from app import config, database, members, store, values
     from app.resources import GROUP, USER
 
+    extended = config.get().schemas_dir is not None
     rng = random.Random(5)
     seeded: list[tuple[str, str]] = []
     with database.write_sync() as conn:
         for index in range(users):
-            body = values.clean(USER, user_body(index))
+            body = values.clean(USER, user_body(index, extended))
             row = store.insert(conn, USER, str(uuid.uuid4()), body)
             seeded.append((row.id, body["userName"]))
         ids = [user_id for user_id, _ in seeded]
@@ -154,7 +177,8 @@ def main(argv: list[str]) -> None:
     from app import config
 
     command, db, *rest = argv
-    config.use(config.Settings(db_path=db, tokens=("bench",)))
+    schemas_dir = os.environ.get("SCIM_SCHEMAS_DIR") or None
+    config.use(config.Settings(db_path=db, tokens=("bench",), schemas_dir=schemas_dir))
     if command == "seed":
         users, members, manifest = int(rest[0]), int(rest[1]), rest[2]
         _seed(users, members, manifest)

@@ -3,7 +3,9 @@
 # generated token, a free port on 127.0.0.1). Exits non-zero on any finding.
 # Knobs: FUZZ_EXAMPLES (default 100), FUZZ_SEED (default 42), FUZZ_TIME (seconds, optional),
 # FUZZ_WORKERS (server workers, default 2), FUZZ_TENANT (a tenant name: fuzz that tenant's base
-# URL with its own token instead of the default tenant's).
+# URL with its own token instead of the default tenant's), FUZZ_SCHEMAS_DIR (the server's
+# SCIM_SCHEMAS_DIR, default examples/schemas; empty for none). The fuzzer reads the spec the
+# server publishes, so the declared extensions and read-only resource types are fuzzed too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -13,6 +15,7 @@ work=$(mktemp -d)
 token=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))')
 port=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/scim/v2"
+schemas_dir=${FUZZ_SCHEMAS_DIR-examples/schemas}
 ready="$base/ServiceProviderConfig"
 if [ -n "${FUZZ_TENANT:-}" ]; then
   # The admin command makes the file, the tenant and its token before the server starts.
@@ -24,6 +27,7 @@ fi
 # With FUZZ_TENANT, the default tenant's SCIM_TOKEN differs from the tenant's token, so the run
 # also shows that the tenant's token opens its tenant only.
 env -u SCIM_BASE_URL SCIM_DB="$work/scim.db" SCIM_TOKEN="${FUZZ_TENANT:+default-tenant-unused-}$token" \
+  SCIM_SCHEMAS_DIR="$schemas_dir" \
   "$BIN/gunicorn" --workers "${FUZZ_WORKERS:-2}" --bind "127.0.0.1:$port" --no-control-socket \
   --worker-class app.worker.ScimWorker "app.main:create_app()" > "$work/server.log" 2>&1 &
 server=$!
@@ -39,7 +43,7 @@ for _ in $(seq 100); do
 done
 
 mkdir -p reports
-args=(run openapi/scim.yaml --url "$base" -H "Authorization: Bearer $token"
+args=(run "$base/openapi.json" --url "$base" -H "Authorization: Bearer $token"
       --checks all --max-examples "$examples" --seed "$seed" --generation-database none
       --report junit --report-junit-path reports/schemathesis.xml --no-color)
 if [ -n "${FUZZ_TIME:-}" ]; then args+=(--max-time "$FUZZ_TIME"); fi

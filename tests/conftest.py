@@ -7,6 +7,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BASE = "/scim/v2"
 SAMPLES = Path(__file__).parent / "samples"
+EXAMPLES = str(Path(__file__).parent.parent / "examples" / "schemas")  # SCIM_SCHEMAS_DIR
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -103,6 +105,22 @@ APP = create_app(
 )
 
 
+@cache
+def app_for(schemas_dir: str) -> Any:
+    """A Connexion app built for a SCIM_SCHEMAS_DIR: its published spec (routes, validation)
+    has that directory's declarations. Built once per directory; `make_client(app=...)` points
+    the settings at the directory for each test (the shared APP has the base spec only)."""
+    saved = config.get()
+    built = create_app(
+        db_path=str(Path(tempfile.mkdtemp()) / "startup.db"),
+        tokens=(TOKEN,),
+        validate_responses=True,
+        schemas_dir=schemas_dir,
+    )
+    config.use(saved)
+    return built
+
+
 # Every operation in the spec must be called by some test (with response validation on): the
 # test client records what it calls, and a full run fails if an operation was never called.
 CALLED: set[tuple[str, str]] = set()
@@ -155,10 +173,11 @@ def make_client(app: Any, tmp_path: Path) -> Iterator[Callable[..., ScimClient]]
     """A client over a fresh database, with runtime settings overridden."""
     opened: list[TestClient] = []
 
-    def make(**overrides: Any) -> ScimClient:
+    def make(*, served: Any = None, **overrides: Any) -> ScimClient:
+        """`served`: an app of app_for(...) instead of the shared one (its settings too)."""
         db_path = str(tmp_path / f"scim{len(opened)}.db")
         config.use(config.get().with_overrides(db_path=db_path, **overrides))
-        client = TestClient(Recorder(app), raise_server_exceptions=False)
+        client = TestClient(Recorder(served or app), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)
         return ScimClient(client)
@@ -174,6 +193,12 @@ def make_client(app: Any, tmp_path: Path) -> Iterator[Callable[..., ScimClient]]
 def client(make_client: Callable[..., ScimClient]) -> ScimClient:
     """A client over a fresh, empty database."""
     return make_client()
+
+
+@pytest.fixture
+def declared(make_client: Callable[..., ScimClient]) -> ScimClient:
+    """A client of the app built for examples/schemas (SCIM_SCHEMAS_DIR), fresh database."""
+    return make_client(served=app_for(EXAMPLES), schemas_dir=EXAMPLES)
 
 
 def seed_users(bodies: Iterable[dict[str, Any]]) -> list[str]:

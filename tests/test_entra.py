@@ -189,3 +189,67 @@ def test_entra_replaces_members_of_a_large_group(client: ScimClient) -> None:
     assert response.status_code == 204  # over 1,000 members: not serialised back
     members = client.get(f"/Groups/{group['id']}").json()["members"]
     assert [m["value"] for m in members] == users[100:]
+
+
+ACME = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+# Microsoft's example name for a custom extension (customize-application-attributes): Entra
+# sends its object without listing the URN in `schemas`.
+CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
+
+
+def test_entra_custom_attributes_by_urn_paths(declared: ScimClient) -> None:
+    """Entra names a custom attribute `<urn>:<attr>`: as a PATCH path, and as a key of a
+    path-less value (aadOptscim062020), never complex or multi-valued (issue #10)."""
+    created = declared.post(
+        "/Users",
+        {**CREATE_USER, ACME: {"costCenter": "CC-1"}, CUSTOM: {"CustomAttribute": "701984"}},
+    )
+    assert created.status_code == 201, created.text
+    user = created.json()
+    assert user[CUSTOM] == {"CustomAttribute": "701984"} and CUSTOM in user["schemas"]
+    path = f"/Users/{user['id']}"
+    updated = patch(
+        declared,
+        path,
+        [
+            {"op": "Replace", "path": f"{ACME}:costCenter", "value": "CC-2"},
+            {"op": "Add", "path": f"{ACME}:remote", "value": "True"},
+            {"op": "Add", "path": f"{ACME}:clearanceLevel", "value": 4},
+            {"op": "Replace", "path": f"{CUSTOM}:CustomAttribute", "value": "701985"},
+        ],
+    )
+    assert updated[ACME] == {"costCenter": "CC-2", "remote": True, "clearanceLevel": 4}
+    assert updated[CUSTOM] == {"CustomAttribute": "701985"}
+    pathless = patch(
+        declared,
+        path,
+        [
+            {
+                "op": "replace",
+                "value": {
+                    "name.givenName": "Given",
+                    f"{ACME}:costCenter": "CC-3",
+                    f"{ACME}:region": "apac",
+                    f"{ENT}:department": "Sales",
+                    f"{CUSTOM}:Other": "x",
+                },
+            }
+        ],
+    )
+    assert pathless["name"]["givenName"] == "Given"
+    assert pathless[ACME] == {
+        "costCenter": "CC-3",
+        "remote": True,
+        "clearanceLevel": 4,
+        "region": "APAC",
+    }
+    assert pathless[ENT] == {"department": "Sales"}
+    assert pathless[CUSTOM] == {"CustomAttribute": "701985", "Other": "x"}
+    cleared = patch(declared, path, [{"op": "Replace", "path": f"{ACME}:costCenter", "value": ""}])
+    assert "costCenter" not in cleared[ACME]
+    found = declared.get("/Users", params={"filter": f'{ACME}:region eq "APAC"'}).json()
+    assert found["totalResults"] == 1
+    wrong = declared.patch(
+        path, [{"op": "Replace", "path": f"{ACME}:clearanceLevel", "value": "four"}]
+    )
+    assert wrong.status_code == 400 and wrong.json()["scimType"] == "invalidValue"

@@ -225,7 +225,18 @@ ERRORS = [
     ("remove-without-path", [op("remove")], errors.NoTarget),
     ("unknown-attribute", [op("add", "shoeSize", 42)], errors.InvalidPath),
     ("unknown-sub-attribute", [op("add", "name.shoeSize", 42)], errors.InvalidPath),
-    ("unknown-extension", [op("add", "urn:x:y:z:attr", 1)], errors.InvalidPath),
+    (
+        "unknown-attribute-of-a-declared-extension",
+        [op("add", f"{ENT}:shoeSize", 1)],
+        errors.InvalidPath,
+    ),
+    # An undeclared extension's attribute is set as sent (test_patch_sets_an_undeclared_...), but
+    # no schema says what a filter on it means.
+    (
+        "filter-on-an-undeclared-extension",
+        [op("remove", 'urn:x:y:z:attr[value eq "1"]')],
+        errors.InvalidPath,
+    ),
     ("bad-path-syntax", [op("add", "emails[type eq", 1)], errors.InvalidPath),
     ("filter-on-singular", [op("replace", 'name[givenName eq "x"]', {})], errors.InvalidPath),
     ("read-only-with-path", [op("replace", "id", "x")], errors.Mutability),
@@ -252,6 +263,13 @@ def test_patch_applies(operations: list[dict[str, Any]], after: dict[str, Any]) 
     result = patch.apply(USER, before, parse_operations(USER, operations))
     assert result.resource == after
     assert before == BASE  # pure: the input is untouched
+
+
+def test_patch_sets_an_undeclared_extensions_attribute_as_sent() -> None:
+    """The engine sets it; SCIM_UNDECLARED_EXTENSIONS decides what a write keeps
+    (app/values.py, tests/test_undeclared.py)."""
+    result = patch.apply(USER, BASE, parse_operations(USER, [op("add", "urn:x:y:z:attr", [1])]))
+    assert result.resource == {**BASE, "urn:x:y:z": {"attr": [1]}}
 
 
 @pytest.mark.parametrize(

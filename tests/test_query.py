@@ -227,7 +227,7 @@ COMPILED = [
     (USER, "not (emails pr)", None, None, "NOT coalesce(EXISTS (SELECT 1 FROM json_each(users.resource, :p0) e WHERE e.value IS NOT NULL), 0)", None, {"p0": "$.emails"}),
     (USER, 'userName eq "a" or displayName ew "z"', None, None, "(users.user_name_key = :p0 OR substr(casefold(json_extract(users.resource, :p1)), length(casefold(json_extract(users.resource, :p1))) - length(:p2) + 1) = :p2)", None, {"p0": "a", "p1": "$.displayName", "p2": "z"}),
     (USER, f'{ENTERPRISE}:manager.value eq "boss"', None, None, "casefold(json_extract(users.resource, :p0)) = :p1", None, {"p0": f"{ENT_PATH}.manager.value", "p1": "boss"}),
-    (USER, f'schemas eq "{ENTERPRISE}"', None, None, "(0 OR json_extract(users.resource, :p0) IS NOT NULL)", None, {"p0": ENT_PATH}),
+    (USER, f'schemas eq "{ENTERPRISE}"', None, None, "(0 OR EXISTS (SELECT 1 FROM json_each(users.resource) k WHERE k.key LIKE 'urn:%' AND casefold(k.key) = :p0))", None, {"p0": ENTERPRISE.casefold()}),
     (USER, 'groups.value eq "g1"', None, None, "users.id IN (SELECT user_id FROM group_members WHERE group_id = :p0)", None, {"p0": "g1"}),
     (GROUP, 'meta.resourceType eq "Group" and not (meta.resourceType eq "User")', None, None, "(1 AND NOT coalesce(0, 0))", None, {}),
     (GROUP, 'members[value eq "u1"]', None, None, "EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = groups.id AND gm.user_id = :p0)", None, {"p0": "u1"}),
@@ -269,6 +269,14 @@ REFUSED = [
     (USER, "filter", "userName gt null", errors.InvalidFilter),
     (USER, "filter", 'meta.created co "2011"', errors.InvalidFilter),
     (USER, "filter", 'meta.created gt "yesterday"', errors.InvalidFilter),
+    (
+        USER,
+        "filter",
+        'meta.created gt "9999-12-31T23:59:59-23:59"',
+        errors.InvalidFilter,
+    ),  # past year 9999 in UTC
+    (USER, "filter", "password pr", errors.InvalidFilter),  # never returned: not filterable either
+    (USER, "sortBy", "password", errors.InvalidValue),
     (USER, "filter", 'emails[type eq "work"].nope eq "x"', errors.InvalidFilter),
     (USER, "filter", 'emails[type eq "work"].value', errors.InvalidFilter),
     (USER, "filter", 'emails[type eq "work"]value eq "x"', errors.InvalidFilter),

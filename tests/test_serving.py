@@ -41,3 +41,30 @@ def test_bad_operation_id_stops_the_server(tmp_path: Path) -> None:
     output = finished.stdout.decode(errors="replace")
     assert finished.returncode == 3, output[-2000:]
     assert "Failed to add operation for GET /scim/v2/Users/{user_id}" in output
+
+
+def test_a_broken_schema_document_stops_the_server(tmp_path: Path) -> None:
+    """SCIM_SCHEMAS_DIR is checked as gunicorn's workers boot (issue #10): the log names the
+    file and the problem, and gunicorn exits instead of serving."""
+    schemas = tmp_path / "schemas"
+    shutil.copytree(ROOT / "examples" / "schemas", schemas)
+    document = schemas / "acme_user.json"
+    document.write_text(document.read_text().replace('"type": "integer"', '"type": "int"', 1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
+    env |= {
+        "SCIM_DB": str(tmp_path / "scim.db"),
+        "SCIM_TOKEN": "t",
+        "SCIM_SCHEMAS_DIR": str(schemas),
+    }
+    command = [
+        str(GUNICORN), "--workers", "1", "--bind", "127.0.0.1:0", "--no-control-socket",
+        "--worker-class", "app.worker.ScimWorker", "app.main:create_app()",
+    ]  # fmt: skip
+    finished = subprocess.run(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60
+    )
+    output = finished.stdout.decode(errors="replace")
+    assert finished.returncode != 0, output[-2000:]
+    assert "acme_user.json: attributes[3] (clearanceLevel): type 'int' must be" in output, output[
+        -2000:
+    ]
