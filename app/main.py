@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 
 from app import config, database, errors, spec
 from app.middleware import RequestNormalizer
+from app.observe import Observer
+from app.site import Site
 
 
 class FastJsonifier(Jsonifier):
@@ -51,6 +53,10 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         validate_responses=settings.validate_responses,
         pythonic_params=True,
     )
+    # Outside the exception middleware, in this order: the Observer sees every answer as sent
+    # (errors included), then the Site takes /console, /metrics, /healthz and /readyz.
+    app.add_middleware(Observer, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(Site, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RequestNormalizer, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_error_handler(ProblemException, errors.problem_handler)
     app.add_error_handler(405, errors.method_not_allowed_handler(spec.allowed_methods))
