@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from typing import TYPE_CHECKING
 
 import orjson
@@ -59,9 +59,16 @@ def client_family(user_agent: str) -> str:
     return "other"
 
 
+_second: tuple[int, str] = (0, "")
+
+
 def timestamp(epoch: float) -> str:
-    """RFC 3339 UTC with milliseconds."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    """RFC 3339 UTC with milliseconds (the text of the second is made once per second)."""
+    global _second
+    whole = int(epoch)
+    if _second[0] != whole:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int((epoch - whole) * 1000):03d}Z"
 
 
 def line(exchange: Exchange, fmt: str) -> str:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from app.observe import Exchange
 
 SUFFIX = ".journal"
-VERSION = 1
+VERSION = 2
 BATCH_SECONDS = 0.5
 MAX_QUEUED = 5_000
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
@@ -45,7 +45,7 @@ BACKLOG_FULL = "[not kept: the journal's backlog was full]"
 log = logging.getLogger(__name__)
 
 _COLUMNS = (
-    "time", "epoch", "request_id", "method", "path", "query", "status", "scim_type",
+    "epoch", "request_id", "method", "path", "query", "status", "scim_type",
     "latency_ms", "client", "user_agent", "resource_id", "operation", "request_headers",
     "request_body", "response_headers", "response_body",
 )  # fmt: skip
@@ -53,7 +53,6 @@ _SCHEMA = [
     "DROP TABLE IF EXISTS exchange",
     "DROP TABLE IF EXISTS signed_out",
     f"CREATE TABLE exchange (id INTEGER PRIMARY KEY, {', '.join(_COLUMNS)})",
-    "CREATE INDEX exchange_epoch ON exchange (epoch)",
     "CREATE TABLE signed_out (session TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID",
     f"PRAGMA user_version = {VERSION}",
 ]
@@ -173,7 +172,7 @@ def _row(exchange: Exchange) -> tuple[Any, ...]:
     if exchange.status == 401 and request_body:
         request_body = NOT_AUTHENTICATED  # anyone can send one; it proves nothing
     return (
-        access_log.timestamp(exchange.started), exchange.started, exchange.request_id,
+        exchange.started, exchange.request_id,
         exchange.method, exchange.path, exchange.query, exchange.status, exchange.scim_type,
         round(exchange.latency_ms, 3), exchange.client, exchange.user_agent,
         exchange.resource_id, exchange.operation,
@@ -221,7 +220,6 @@ class Entry:
     """One journaled exchange as the console shows it."""
 
     id: int
-    time: str
     epoch: float
     request_id: str
     method: str
@@ -238,6 +236,11 @@ class Entry:
     request_body: str
     response_headers: list[tuple[str, str]]
     response_body: str
+
+    @property
+    def time(self) -> str:
+        """When the request arrived, RFC 3339 UTC with milliseconds."""
+        return access_log.timestamp(self.epoch)
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,7 @@ def since(epoch: float) -> list[tuple[str, int, int]]:
 
 def _entry(row: Sequence[Any]) -> Entry:
     values = list(row)
-    for headers in (14, 16):  # request_headers, response_headers (after the id)
+    for headers in (13, 15):  # request_headers, response_headers (after the id)
         values[headers] = [tuple(pair) for pair in orjson.loads(values[headers])]
     return Entry(*values)
 

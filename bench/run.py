@@ -5,8 +5,8 @@
 Knobs (environment): WORKERS (2), BENCH_USERS (10000), BENCH_MEMBERS (10000),
 BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
 BENCH_THREADS (1), BENCH_WARMUP (seconds, 2),
-BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"), SCIM_SYNCHRONOUS (passed to the
-server; unset: the server's default, FULL).
+BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"); SCIM_SYNCHRONOUS, SCIM_JOURNAL_SIZE
+and SCIM_LOG_FORMAT are passed to the server (unset: the server's defaults).
 See bench/README.md for what each scenario is and how to read the table.
 """
 
@@ -63,6 +63,8 @@ class Options:
     install: bool
     results: Path
     synchronous: str | None = None
+    journal_size: str | None = None
+    log_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,19 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         install=not args.no_install,
         results=args.results,
         synchronous=env.get("SCIM_SYNCHRONOUS") or None,
+        journal_size=env.get("SCIM_JOURNAL_SIZE") or None,
+        log_format=env.get("SCIM_LOG_FORMAT") or None,
     )
+
+
+def _server_settings(opts: Options) -> dict[str, str]:
+    """The SCIM_* settings a run passes on (the bench server starts without the caller's)."""
+    given = {
+        "SCIM_SYNCHRONOUS": opts.synchronous,
+        "SCIM_JOURNAL_SIZE": opts.journal_size,
+        "SCIM_LOG_FORMAT": opts.log_format,
+    }
+    return {name: value for name, value in given.items() if value}
 
 
 def _size(pair: str) -> tuple[int, int]:
@@ -129,7 +143,7 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         scim = stack.enter_context(
             server.serve(
                 "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
-                | ({"SCIM_SYNCHRONOUS": opts.synchronous} if opts.synchronous else {}),
+                | _server_settings(opts),
                 "/scim/v2/ServiceProviderConfig", token, directory / "scim.log",
             )
         )  # fmt: skip
