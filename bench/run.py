@@ -35,9 +35,9 @@ from bench import load, report, seed, server  # noqa: E402
 from bench.load import Result  # noqa: E402
 
 BENCH_ORDER = [
-    "ceiling", "lookup", "get", "group_lookup", "members_lookup", "first_page", "page",
-    "deep_page", "deactivate", "replace", "member_add", "member_add_empty", "create",
-    "create_nopw", "bulk_create",
+    "ceiling", "lookup", "lookup_nojournal", "get", "get_nojournal", "group_lookup",
+    "members_lookup", "first_page", "page", "deep_page", "deactivate", "replace", "member_add",
+    "member_add_empty", "create", "create_nopw", "bulk_create",
 ]  # fmt: skip
 SCALE_ORDER = [
     "ceiling", "lookup", "get", "members_lookup", "member_add", "member_add_empty",
@@ -78,6 +78,16 @@ class Session:
     ceiling: server.Server
     token: str
     wrk: str
+    quiet: server.Server | None = None  # the same server with its journal off (issue 14)
+
+    def target(self, scenario: load.Scenario) -> server.Server:
+        """The server a scenario's requests go to."""
+        if scenario.ceiling:
+            return self.ceiling
+        if scenario.journal_off:
+            assert self.quiet is not None
+            return self.quiet
+        return self.scim
 
 
 def options(argv: list[str], env: dict[str, str]) -> Options:
@@ -153,7 +163,16 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
                 "/scim/v2/Users", token, directory / "ceiling.log",
             )
         )  # fmt: skip
-        current = Session(directory, db, manifest, scim, ceiling, token, wrk)
+        quiet = None
+        if any(load.SCENARIOS[name].journal_off for name in opts.scenarios):
+            quiet = stack.enter_context(
+                server.serve(
+                    "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
+                    | _server_settings(opts) | {"SCIM_JOURNAL_SIZE": "0"},
+                    "/scim/v2/ServiceProviderConfig", token, directory / "scim-nojournal.log",
+                )
+            )  # fmt: skip
+        current = Session(directory, db, manifest, scim, ceiling, token, wrk, quiet)
         for name in ("ceiling", "lookup") if opts.warmup > 0 else ():
             _wrk(current, opts, name, "warmup", opts.warmup)
         yield current
@@ -162,7 +181,7 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
 def measure(current: Session, opts: Options, name: str, tag: str) -> Result:
     """One scenario for BENCH_DURATION seconds; server CPU sampled around the wrk run."""
     scenario = load.SCENARIOS[name]
-    target = current.ceiling if scenario.ceiling else current.scim
+    target = current.target(scenario)
     before = target.cpu_seconds()
     raw = _wrk(current, opts, name, tag, opts.duration)
     cpu = target.cpu_seconds() - before
@@ -184,7 +203,7 @@ def _wrk(current: Session, opts: Options, name: str, tag: str, seconds: int) -> 
     scenario = load.SCENARIOS[name]
     shape = load.Load(opts.threads, opts.connections)
     script = load.script(scenario, current.directory, current.manifest, current.token, tag, shape)
-    url = (current.ceiling if scenario.ceiling else current.scim).url
+    url = current.target(scenario).url
     return load.run(current.wrk, script, url, seconds, shape)
 
 
