@@ -105,7 +105,9 @@ def test_console_in_a_browser(browser: Any, server: Served) -> None:
     shoot(page, "user")
 
     page.click("text=Analytical Engine")
-    assert "ada.lovelace@example.com" in page.inner_text("main") or "Ada Lovelace" in page.inner_text("main")
+    assert "ada.lovelace@example.com" in page.inner_text(
+        "main"
+    ) or "Ada Lovelace" in page.inner_text("main")
     shoot(page, "group")
 
     conflict = _open_exchange(page, server, "409")

@@ -43,4 +43,6 @@ def test_two_workers_count_log_and_journal_together(tmp_path: Path) -> None:
         log = server.log()
     logged = [line for line in log.splitlines() if " GET /scim/v2/Users/missing-" in line]
     assert len(logged) == REQUESTS
-    assert all(" 404 " in line and line.endswith("other id=" + line.rsplit("=", 1)[1]) for line in logged)
+    assert all(
+        " 404 " in line and line.endswith("other id=" + line.rsplit("=", 1)[1]) for line in logged
+    )
