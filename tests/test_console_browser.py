@@ -2,7 +2,7 @@
 real server. Sign in, see a user the test created through the API, open the 409 exchange the
 test provoked and see its body, never see the password, sign out and be refused.
 
-A screenshot of each page is saved in reports/console/ (make test-all; CI keeps reports/).
+A screenshot of each page is saved in reports/console/<page>.png (reports/ is not committed).
 Playwright's own browser downloads are not used: it launches /usr/bin/chromium, which
 `make test-all` installs when missing (`make chromium`). Without it this test is skipped, and
 says so.
