@@ -178,13 +178,13 @@ def _row(exchange: Exchange) -> tuple[Any, ...]:
         exchange.resource_id, exchange.operation,
         orjson.dumps(redact.headers(exchange.request_headers)).decode(), request_body,
         orjson.dumps(redact.headers(exchange.response_headers)).decode(),
-        _text(exchange.response_body),
+        _text(exchange.response_body, echoed=True),
     )  # fmt: skip
 
 
-def _text(chunks: list[bytes]) -> str:
+def _text(chunks: list[bytes], echoed: bool = False) -> str:
     raw = b"".join(chunks)
-    text = redact.body(raw)
+    text = redact.body(raw, echoed)
     if len(text) > BODY_CHARS:
         return text[:BODY_CHARS] + f"\n[cut: {len(raw)} bytes in all]"
     return text

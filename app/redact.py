@@ -21,12 +21,26 @@ REDACTED = "[REDACTED]"
 _SECRET_NAME = re.compile(
     r"password|passwd|secret|token|authorization|cookie|api[-_]?key|credential", re.IGNORECASE
 )
+
+
 # The cheap test run on every body: most bodies mention none of these and are kept as sent.
-# Substring searches of the lower-cased bytes: a tenth of the cost of one IGNORECASE regex.
-_SECRET_PARTS = (
-    b"passw", b"secret", b"token", b"authorization", b"cookie", b"apikey", b"api_key",
-    b"api-key", b"credential",
-)  # fmt: skip
+# Substring searches of the lower-cased bytes, written out: a tenth of the cost of one
+# IGNORECASE regex, and a third of the same searches in a generator.
+def mentions_secret(raw: bytes) -> bool:
+    """Whether bytes may hold a secret (a name _SECRET_NAME matches appears in them)."""
+    b = raw.lower()
+    return (
+        b"passw" in b or b"secret" in b or b"token" in b or b"authorization" in b
+        or b"cookie" in b or b"apikey" in b or b"api_key" in b or b"api-key" in b
+        or b"credential" in b
+    )  # fmt: skip
+
+
+def _echoes_secret(raw: bytes) -> bool:
+    lowered = raw.lower()
+    return b"passw" in lowered or b"secret" in lowered
+
+
 # Words that make a string's quoted literals secret: `password eq "x"` in a filter.
 _SECRET_WORD = re.compile(r"password|passwd|secret", re.IGNORECASE)
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -38,15 +52,14 @@ def secret_name(name: str) -> bool:
     return _SECRET_NAME.search(name) is not None
 
 
-def mentions_secret(raw: bytes) -> bool:
-    """Whether bytes may hold a secret (a name from _SECRET_NAME appears in them)."""
-    lowered = raw.lower()
-    return any(part in lowered for part in _SECRET_PARTS)
+def body(raw: bytes, echoed: bool = False) -> str:
+    """A request or response body as text with every secret value replaced.
 
-
-def body(raw: bytes) -> str:
-    """A request or response body as text with every secret value replaced."""
-    if not mentions_secret(raw):
+    `echoed`: a body this server wrote (a response). It never holds a password or a token
+    (RFC 7643 §4.1.1: passwords are never returned); only an error's `detail` can quote what
+    a client sent, such as a filter naming the password, so only that word is looked for.
+    """
+    if not (_echoes_secret(raw) if echoed else mentions_secret(raw)):
         return raw.decode("utf-8", "replace")
     try:
         parsed = orjson.loads(raw)
@@ -97,14 +110,30 @@ def headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """Headers as text; `Authorization` keeps only its scheme, other secrets are replaced."""
     found = []
     for name_bytes, value_bytes in raw:
-        name = name_bytes.decode("latin-1").lower()
+        name, kind = _header_names.get(name_bytes) or _header_name(name_bytes)
         shown = value_bytes.decode("latin-1")
-        if name == "authorization":
+        if kind == _AUTHORIZATION:
             scheme, space, _ = shown.strip().partition(" ")
             shown = f"{scheme} {REDACTED}" if space else f"{REDACTED} (a bare token)"
-        elif secret_name(name):
+        elif kind == _SECRET:
             shown = REDACTED
         found.append((name, shown))
+    return found
+
+
+_PLAIN, _SECRET, _AUTHORIZATION = 0, 1, 2
+# Header names seen, with what they hold: clients send the same few on every request.
+_header_names: dict[bytes, tuple[str, int]] = {}
+
+
+def _header_name(raw: bytes) -> tuple[str, int]:
+    name = raw.decode("latin-1").lower()
+    if name == "authorization":
+        found = (name, _AUTHORIZATION)
+    else:
+        found = (name, _SECRET if secret_name(name) else _PLAIN)
+    if len(_header_names) < 1024:  # names are the client's to choose: keep the cache bounded
+        _header_names[raw] = found
     return found
 
 
