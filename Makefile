@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all serve test test-all check fuzz lint fmt spec bench bench-scale bench-tenants wrk clean
+.PHONY: all serve test test-all check fuzz lint fmt spec bench bench-scale bench-tenants wrk chromium clean
 
 all: lint test
 
@@ -22,11 +22,14 @@ serve: $(STAMP)
 
 # The fast tier: every protocol behaviour, in-process, under 30 s.
 test: $(STAMP)
+	@if command -v chromium >/dev/null; then state="Chromium is installed"; \
+	else state="Chromium is not installed: make chromium"; fi; \
+	echo "make test: the fast tier; the console's browser test runs in make test-all ($$state)"
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 # Everything: the fast tier plus the tests that start servers or fuzz (marked slow), with the
 # property tests at their thorough example counts. CI runs this.
-test-all: $(STAMP) wrk
+test-all: $(STAMP) wrk chromium
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest $(PYTEST_ARGS)
 
 # What CI runs: lint, a short fuzz of the real server, every test.
@@ -40,6 +43,12 @@ check: lint
 wrk:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) \
 		|| echo "wrk could not be installed: tests/test_bench.py will be skipped"
+
+# The browser of the console's browser test (Debian's chromium, driven by Playwright; its own
+# browser downloads are not used). Where it cannot be installed, that test says so and skips.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "Chromium could not be installed: tests/test_console_browser.py will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/openapi-spec-validator openapi/scim.yaml

@@ -33,6 +33,10 @@ class Settings:
     bulk_max_payload_bytes: int | None = None  # None: max_body_bytes
     schemas_dir: str | None = None  # declared schema extensions (app/extensions.py)
     undeclared_extensions: str = "keep"  # keep, ignore or reject (app/values.py)
+    # Seeing what clients did (README.md, "Seeing what the identity provider did").
+    log_format: str = "text"
+    journal_size: int = 10_000
+    metrics_access: str = "token"
 
     @property
     def bulk_payload_limit(self) -> int:
@@ -75,7 +79,22 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
         undeclared_extensions=undeclared(
             environ.get("SCIM_UNDECLARED_EXTENSIONS", defaults.undeclared_extensions)
         ),
+        log_format=choice("SCIM_LOG_FORMAT", environ.get("SCIM_LOG_FORMAT", "text"), LOG_FORMATS),
+        journal_size=max(int(environ.get("SCIM_JOURNAL_SIZE", defaults.journal_size)), 0),
+        metrics_access=choice("SCIM_METRICS", environ.get("SCIM_METRICS", "token"), METRICS),
     )
+
+
+LOG_FORMATS = ("text", "json", "off")  # SCIM_LOG_FORMAT: the access log's lines, or none
+METRICS = ("token", "open")  # SCIM_METRICS: /metrics wants a SCIM token, or is open
+
+
+def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    """A setting that must be one of a few words (any letter case)."""
+    word = value.strip().lower()
+    if word not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return word
 
 
 # SQLite's `PRAGMA synchronous` levels this server allows, in WAL mode (README.md, "Durability"):

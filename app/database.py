@@ -12,6 +12,7 @@ import asyncio
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from app import config, deadline, indexes, migrations
+from app import config, deadline, indexes, metrics, migrations
 
 LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
 WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
@@ -123,6 +124,7 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
     """
     opened = _current()
     conn, writers = opened.database.conn, opened.writers
+    waiting = time.perf_counter()
     writers.queued += 1
     async with writers.turn:
         writers.queued -= 1
@@ -130,6 +132,7 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
             fcntl.flock(writers.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             await _wait_for(writers.lock)
+        metrics.WRITE_LOCK_WAIT.observe(time.perf_counter() - waiting)
         try:
             conn.execute("BEGIN IMMEDIATE")
             with _commit_or_rollback(conn):

@@ -15,7 +15,9 @@ from starlette.exceptions import HTTPException
 
 from app import config, database, errors, indexes, records, spec, validation
 from app.middleware import RequestNormalizer
+from app.observe import Observer
 from app.resources import registry
+from app.site import Site
 
 
 class FastJsonifier(Jsonifier):
@@ -57,6 +59,10 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         pythonic_params=True,
         validator_map=validation.VALIDATORS,
     )
+    # Outside the exception middleware, in this order: the Observer sees every answer as sent
+    # (errors included), then the Site takes /console, /metrics, /healthz and /readyz.
+    app.add_middleware(Observer, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(Site, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RequestNormalizer, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_error_handler(ProblemException, errors.problem_handler)
     app.add_error_handler(405, errors.method_not_allowed_handler(spec.allowed_methods))

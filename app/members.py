@@ -49,6 +49,28 @@ def members_of(group_ids: Sequence[str]) -> dict[str, list[Member]]:
     return {gid: [Member(*pair) for pair in pairs] for gid, pairs in found.items()}
 
 
+def count() -> int:
+    """How many memberships there are, across all groups (the console's overview)."""
+    return int(connection().execute(f"SELECT count(*) FROM {MEMBERS_TABLE}").fetchone()[0])
+
+
+def page_of(group_id: str, limit: int, offset: int) -> tuple[int, list[Member]]:
+    """A group's member count and one page of its members, ordered by user id: the primary
+    key's own order, so a page of a 100,000-member group sorts nothing (the console pages big
+    groups; members_of reads them all)."""
+    side = tables.GROUP_MEMBERS
+    conn = connection()
+    sql = f"SELECT count(*) FROM {MEMBERS_TABLE} WHERE {side.own} = ?"
+    total = int(conn.execute(sql, [group_id]).fetchone()[0])
+    name = "json_extract(u.resource, '$.displayName'), json_extract(u.resource, '$.userName')"
+    sql = (
+        f"SELECT u.id, coalesce({name}) FROM {MEMBERS_TABLE} m JOIN {USERS.name} u"
+        f" ON u.id = m.{side.other} WHERE m.{side.own} = ? ORDER BY m.{side.other} LIMIT ? OFFSET ?"
+    )
+    rows = conn.execute(sql, [group_id, limit, offset])
+    return total, [Member(value, display) for value, display in rows]
+
+
 def _across(
     side: Membership, other: Table, display: str, ids: Sequence[str]
 ) -> dict[str, list[tuple[str, Any]]]:

@@ -26,6 +26,8 @@ def main() -> None:
     base = settings.base_url or f"http://{host}:{port}/scim/v2"
     print(f"SCIM base URL: {base}")
     print(f"Database:      {os.path.abspath(settings.db_path)}")
+    root = base.removesuffix("/").removesuffix("/scim/v2")
+    print(f"Console:       {root}/console (sign in with the token)")
     if generated:
         print(f"Token (new, kept in {settings.token_file}): {settings.tokens[0]}")
     elif not os.environ.get("SCIM_TOKEN"):

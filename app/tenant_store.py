@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app import database, errors, tenancy
-from app.store import now
 from app.tables import GROUPS, TENANTS_TABLE, TOKENS_TABLE, USERS, Table
 
 MAX_LIVE_TOKENS = 2
@@ -45,6 +44,11 @@ class TenantInfo:
     groups: int
     rate_limit: float | None
     tokens: list[Token]
+
+
+def now() -> str:
+    """The current time as RFC 3339 UTC with milliseconds (as app/store.py writes it)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def digest(token: str) -> str:

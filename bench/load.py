@@ -20,13 +20,15 @@ BULK_SIZE = 100  # users per POST /Bulk in bulk_create
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named request mix: its Lua `request()` and whether it runs against the ceiling app."""
+    """A named request mix: its Lua `request()` and whether it runs against the ceiling app
+    (or against a second server whose journal is off, to measure what the journal costs)."""
 
     name: str
     lua: str
     ceiling: bool = False
     creates: bool = False  # adds users that must be pruned after the run
     extended: bool = False  # needs the users seeded with examples/schemas' custom extension
+    journal_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("tenant_lookup", TENANT_LOOKUP),
         Scenario("custom_lookup", CUSTOM_LOOKUP, extended=True),
         Scenario("get", GET),
+        Scenario("lookup_nojournal", LOOKUP, journal_off=True),
+        Scenario("get_nojournal", GET, journal_off=True),
         Scenario("create", CREATE, creates=True),
         Scenario("create_nopw", CREATE, creates=True),
         Scenario("bulk_create", BULK_CREATE, creates=True),

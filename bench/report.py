@@ -69,7 +69,24 @@ def print_bench(size: dict[str, Any]) -> None:
             got = summary[name]["ratio"]
             print(f"  {name:<12} {got:.2f} >= {want:.2f}  {_verdict(got >= want)}")
     print_pairs(summary)
+    print_journal(size["rounds"])
     print_bulk(summary)
+
+
+def print_journal(rounds: list[list[dict[str, Any]]]) -> None:
+    """What the journal costs (issue 14): each scenario's server CPU per request over the same
+    scenario's against the server with the journal off, in the same round (median)."""
+    for name in ("lookup", "get"):
+        quiet = f"{name}_nojournal"
+        ratios = []
+        for results in rounds:
+            cpu = {r["scenario"]: r["cpu_per_1k"] for r in results}
+            if name in cpu and cpu.get(quiet):
+                ratios.append(cpu[name] / cpu[quiet])
+        if ratios:
+            got = statistics.median(ratios)
+            print(f"  {name:<14} {got:.2f}x the CPU per request of {quiet}"
+                  f" (<= 1.10, issue 14)  {_verdict(got <= 1.10)}")  # fmt: skip
 
 
 def print_bulk(summary: dict[str, Any]) -> None:

@@ -6,8 +6,8 @@ Knobs (environment): WORKERS (2), BENCH_USERS (10000), BENCH_MEMBERS (10000),
 BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
 BENCH_THREADS (1), BENCH_WARMUP (seconds, 2),
 BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"), BENCH_TENANTS ("100:1000": that
-many tenants of that many users beside the default one, for tenant_lookup), SCIM_SYNCHRONOUS
-(passed to the server; unset: the server's default, FULL).
+many tenants of that many users beside the default one, for tenant_lookup); SCIM_SYNCHRONOUS,
+SCIM_JOURNAL_SIZE and SCIM_LOG_FORMAT are passed to the server (unset: the server's defaults).
 See bench/README.md for what each scenario is and how to read the table.
 """
 
@@ -40,9 +40,9 @@ from bench.load import Result  # noqa: E402
 EXAMPLES = str(ROOT / "examples" / "schemas")
 
 BENCH_ORDER = [
-    "ceiling", "lookup", "custom_lookup", "get", "group_lookup", "members_lookup", "first_page",
-    "page", "deep_page", "deactivate", "replace", "member_add", "member_add_empty", "create",
-    "create_nopw", "bulk_create",
+    "ceiling", "lookup", "lookup_nojournal", "custom_lookup", "get", "get_nojournal",
+    "group_lookup", "members_lookup", "first_page", "page", "deep_page", "deactivate", "replace",
+    "member_add", "member_add_empty", "create", "create_nopw", "bulk_create",
 ]  # fmt: skip
 SCALE_ORDER = [
     "ceiling", "lookup", "get", "members_lookup", "member_add", "member_add_empty",
@@ -70,6 +70,8 @@ class Options:
     synchronous: str | None = None
     tenants: str = ""  # BENCH_TENANTS, "count:users": more tenants beside the default one
     schemas_dir: str | None = None  # examples/schemas when a scenario needs the extension
+    journal_size: str | None = None
+    log_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,16 @@ class Session:
     ceiling: server.Server
     token: str
     wrk: str
+    quiet: server.Server | None = None  # the same server with its journal off (issue 14)
+
+    def target(self, scenario: load.Scenario) -> server.Server:
+        """The server a scenario's requests go to."""
+        if scenario.ceiling:
+            return self.ceiling
+        if scenario.journal_off:
+            assert self.quiet is not None
+            return self.quiet
+        return self.scim
 
 
 def options(argv: list[str], env: dict[str, str]) -> Options:
@@ -116,7 +128,20 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         synchronous=env.get("SCIM_SYNCHRONOUS") or None,
         tenants=env.get("BENCH_TENANTS", ""),
         schemas_dir=EXAMPLES if any(load.SCENARIOS[s].extended for s in chosen) else None,
+        journal_size=env.get("SCIM_JOURNAL_SIZE") or None,
+        log_format=env.get("SCIM_LOG_FORMAT") or None,
     )
+
+
+def _server_settings(opts: Options) -> dict[str, str]:
+    """The SCIM_* settings a run passes on (the bench server starts without the caller's)."""
+    given = {
+        "SCIM_SYNCHRONOUS": opts.synchronous,
+        "SCIM_JOURNAL_SIZE": opts.journal_size,
+        "SCIM_LOG_FORMAT": opts.log_format,
+        "SCIM_SCHEMAS_DIR": opts.schemas_dir,
+    }
+    return {name: value for name, value in given.items() if value}
 
 
 def _size(pair: str) -> tuple[int, int]:
@@ -142,8 +167,7 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         scim = stack.enter_context(
             server.serve(
                 "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
-                | ({"SCIM_SYNCHRONOUS": opts.synchronous} if opts.synchronous else {})
-                | ({"SCIM_SCHEMAS_DIR": opts.schemas_dir} if opts.schemas_dir else {}),
+                | _server_settings(opts),
                 "/scim/v2/ServiceProviderConfig", token, directory / "scim.log",
             )
         )  # fmt: skip
@@ -153,7 +177,16 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
                 "/scim/v2/Users", token, directory / "ceiling.log",
             )
         )  # fmt: skip
-        current = Session(directory, db, manifest, scim, ceiling, token, wrk)
+        quiet = None
+        if any(load.SCENARIOS[name].journal_off for name in opts.scenarios):
+            quiet = stack.enter_context(
+                server.serve(
+                    "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
+                    | _server_settings(opts) | {"SCIM_JOURNAL_SIZE": "0"},
+                    "/scim/v2/ServiceProviderConfig", token, directory / "scim-nojournal.log",
+                )
+            )  # fmt: skip
+        current = Session(directory, db, manifest, scim, ceiling, token, wrk, quiet)
         for name in ("ceiling", "lookup") if opts.warmup > 0 else ():
             _wrk(current, opts, name, "warmup", opts.warmup)
         yield current
@@ -162,7 +195,7 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
 def measure(current: Session, opts: Options, name: str, tag: str) -> Result:
     """One scenario for BENCH_DURATION seconds; server CPU sampled around the wrk run."""
     scenario = load.SCENARIOS[name]
-    target = current.ceiling if scenario.ceiling else current.scim
+    target = current.target(scenario)
     before = target.cpu_seconds()
     raw = _wrk(current, opts, name, tag, opts.duration)
     cpu = target.cpu_seconds() - before
@@ -184,7 +217,7 @@ def _wrk(current: Session, opts: Options, name: str, tag: str, seconds: int) -> 
     scenario = load.SCENARIOS[name]
     shape = load.Load(opts.threads, opts.connections)
     script = load.script(scenario, current.directory, current.manifest, current.token, tag, shape)
-    url = (current.ceiling if scenario.ceiling else current.scim).url
+    url = current.target(scenario).url
     return load.run(current.wrk, script, url, seconds, shape)
 
 

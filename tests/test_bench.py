@@ -25,7 +25,7 @@ SMOKE = {"WORKERS": "1", "BENCH_USERS": "60", "BENCH_MEMBERS": "20", "BENCH_DURA
     [
         [
             "--scenarios",
-            "lookup,custom_lookup,get,create_nopw,bulk_create,replace,member_add,member_add_empty,deep_page",
+            "lookup,custom_lookup,get,get_nojournal,create_nopw,bulk_create,replace,member_add,member_add_empty,deep_page",
         ],
         ["--scale", "--scenarios", "get,member_add"],
         ["--scenarios", "lookup,tenant_lookup"],
