@@ -13,8 +13,9 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import config, database, errors, spec
+from app import config, database, errors, events, push, spec
 from app.middleware import RequestNormalizer
+from app.poll import EventsGate
 
 
 class FastJsonifier(Jsonifier):
@@ -38,12 +39,14 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     settings = (settings or config.from_env()).with_overrides(**overrides)
     settings, _ = config.ensure_token(settings)
     config.use(settings)
+    events.check(settings)  # a bad events setting (no signing key) stops the server at start
     database.db()  # opens the file and applies migrations now, so a bad path fails at start
     app = connexion.AsyncApp(
         __name__,
         specification_dir=str(spec.SPEC_PATH.parent),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
         jsonifier=FastJsonifier(),
+        lifespan=push.lifespan,
     )
     app.add_api(
         spec.SPEC_PATH.name,
@@ -52,6 +55,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         pythonic_params=True,
     )
     app.add_middleware(RequestNormalizer, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_middleware(EventsGate, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_error_handler(ProblemException, errors.problem_handler)
     app.add_error_handler(405, errors.method_not_allowed_handler(spec.allowed_methods))
     app.add_error_handler(HTTPException, errors.http_exception_handler)

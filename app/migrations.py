@@ -64,6 +64,43 @@ STEPS: list[str] = [
     CREATE INDEX ix_users_seq ON users(seq);
     CREATE INDEX ix_groups_seq ON groups(seq);
     """,
+    # 4: the security events outbox (app/outbox.py, app/tables.py OUTBOX). AUTOINCREMENT: a
+    # sequence is never reused, even after the newest events are pruned, so a push receiver's
+    # cursor (event_receivers.delivered) always means the same events.
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        jti TEXT NOT NULL UNIQUE,
+        claims TEXT NOT NULL,  -- the SET's claims as JSON, signed when delivered
+        created REAL NOT NULL,  -- Unix time, the SET's iat
+        offered REAL,  -- when last offered to the poll receiver
+        acked REAL  -- when the poll receiver acknowledged it (or reported it in setErrs)
+    );
+    CREATE INDEX ix_events_pending ON events(seq) WHERE acked IS NULL;
+    CREATE TABLE event_errors (
+        seq INTEGER NOT NULL,
+        receiver TEXT NOT NULL,  -- "poll" or a push URL
+        err TEXT NOT NULL,
+        description TEXT,
+        at REAL NOT NULL
+    );
+    CREATE TABLE event_receivers (
+        url TEXT PRIMARY KEY,
+        delivered INTEGER NOT NULL DEFAULT 0,  -- the last sequence delivered or refused
+        attempts INTEGER NOT NULL DEFAULT 0,  -- failed attempts at the next one
+        next_attempt REAL NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE TABLE event_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE TABLE event_counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
 ]
 
 
