@@ -8,6 +8,8 @@ thumbprint. joserfc does the JWS.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from joserfc import jws
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from app import config
@@ -22,6 +25,8 @@ from app import config
 # RFC 8417 §2.3: the `typ` of a SET.
 TYP = "secevent+jwt"
 Key = OctKey | RSAKey | ECKey
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,12 @@ class Signer:
 
     def sign(self, claims: str) -> str:
         """The compact JWS of a SET's claims (JSON text, signed as stored)."""
+        if self.key is None:
+            # joserfc warns on every `none` token: the operator chose it by name, and
+            # `_signer` logged it once at start.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SecurityWarning)
+                return jws.serialize_compact(self.header, claims, None, algorithms=["none"])
         return jws.serialize_compact(self.header, claims, self.key, algorithms=[self.alg])
 
 
@@ -53,6 +64,7 @@ def _signer(
     alg: str | None, secret: str | None, key_file: str | None, key_id: str | None
 ) -> Signer:
     if alg == "none":
+        log.warning("security events are NOT signed (SCIM_EVENTS_ALG=none)")
         return Signer("none", None, {"alg": "none", "typ": TYP})
     key: Key
     if key_file:
