@@ -6,7 +6,8 @@ Knobs (environment): WORKERS (2), BENCH_USERS (10000), BENCH_MEMBERS (10000),
 BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
 BENCH_THREADS (1), BENCH_WARMUP (seconds, 2),
 BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"), SCIM_SYNCHRONOUS (passed to the
-server; unset: the server's default, FULL).
+server; unset: the server's default, FULL), SCIM_EVENTS_* (passed to the server: with
+SCIM_EVENTS_TOKEN and SCIM_EVENTS_SECRET set, every write records its security events).
 See bench/README.md for what each scenario is and how to read the table.
 """
 
@@ -63,6 +64,7 @@ class Options:
     install: bool
     results: Path
     synchronous: str | None = None
+    events: dict[str, str] | None = None  # the SCIM_EVENTS_* settings passed to the server
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         install=not args.no_install,
         results=args.results,
         synchronous=env.get("SCIM_SYNCHRONOUS") or None,
+        events={k: v for k, v in env.items() if k.startswith("SCIM_EVENTS_")} or None,
     )
 
 
@@ -129,7 +132,8 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         scim = stack.enter_context(
             server.serve(
                 "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
-                | ({"SCIM_SYNCHRONOUS": opts.synchronous} if opts.synchronous else {}),
+                | ({"SCIM_SYNCHRONOUS": opts.synchronous} if opts.synchronous else {})
+                | (opts.events or {}),
                 "/scim/v2/ServiceProviderConfig", token, directory / "scim.log",
             )
         )  # fmt: skip
@@ -224,13 +228,21 @@ def main(argv: list[str]) -> None:
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": _host(wrk),
-        "options": {**asdict(opts), "results": str(opts.results)},
+        "options": {**asdict(opts), "results": str(opts.results), "events": _masked(opts)},
         "sizes": measured,
     }
     opts.results.mkdir(parents=True, exist_ok=True)
     path = opts.results / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{saved['mode']}.json"
     path.write_text(json.dumps(saved, indent=1))
     print(f"\nresults: {path}")
+
+
+def _masked(opts: Options) -> dict[str, str] | None:
+    """The events settings as saved with the results: secrets and tokens left out."""
+    if opts.events is None:
+        return None
+    hidden = ("SCIM_EVENTS_SECRET", "SCIM_EVENTS_TOKEN")
+    return {k: "***" if k in hidden else v for k, v in opts.events.items()}
 
 
 def _host(wrk: str) -> dict[str, Any]:
