@@ -13,7 +13,13 @@ token=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))')
 port=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/scim/v2"
 
+events_token=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))')
+
+# Security events on (poll, HS256), so every write path appends its events while fuzzed, and a
+# long poll that finds nothing waits a fifth of a second rather than 20 s.
 env -u SCIM_BASE_URL SCIM_DB="$work/scim.db" SCIM_TOKEN="$token" \
+  SCIM_EVENTS_TOKEN="$events_token" SCIM_EVENTS_SECRET="$events_token$token" \
+  SCIM_EVENTS_LONG_POLL_SECONDS=0.2 \
   "$BIN/gunicorn" --workers "${FUZZ_WORKERS:-2}" --bind "127.0.0.1:$port" --no-control-socket \
   --worker-class app.worker.ScimWorker "app.main:create_app()" > "$work/server.log" 2>&1 &
 server=$!
@@ -29,7 +35,12 @@ for _ in $(seq 100); do
 done
 
 mkdir -p reports
-args=(run openapi/scim.yaml --url "$base" -H "Authorization: Bearer $token"
+# The SCIM token for every operation, the events token for the poll endpoint (the last block of
+# schemathesis.toml, which this copy extends).
+config="$work/schemathesis.toml"
+{ echo "headers = { Authorization = \"Bearer $token\" }"; cat schemathesis.toml
+  echo "headers = { Authorization = \"Bearer $events_token\" }"; } > "$config"
+args=(--config-file "$config" run openapi/scim.yaml --url "$base"
       --checks all --max-examples "$examples" --seed "$seed" --generation-database none
       --report junit --report-junit-path reports/schemathesis.xml --no-color)
 if [ -n "${FUZZ_TIME:-}" ]; then args+=(--max-time "$FUZZ_TIME"); fi
