@@ -158,13 +158,13 @@ def _append(
 
 
 def _claims(subject: dict[str, Any], events: dict[str, Any]) -> dict[str, Any]:
-    """RFC 8417 §2.2 and RFC 9967 §2: one SET; `txn` is the write transaction's."""
+    """RFC 8417 §2.2 and RFC 9967 §2: one SET; `txn` is the write transaction's, `jti` is
+    given by app/outbox.py."""
     settings = config.get()
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": settings.events_issuer or rendering.base_url(),
         "iat": now,
-        "jti": uuid.uuid4().hex,
         "txn": _transaction(),
         "toe": now,
         "sub_id": subject,

@@ -64,19 +64,18 @@ STEPS: list[str] = [
     CREATE INDEX ix_users_seq ON users(seq);
     CREATE INDEX ix_groups_seq ON groups(seq);
     """,
-    # 4: the security events outbox (app/outbox.py, app/tables.py OUTBOX). AUTOINCREMENT: a
-    # sequence is never reused, even after the newest events are pruned, so a push receiver's
-    # cursor (event_receivers.delivered) always means the same events.
+    # 4: the security events outbox (app/outbox.py, app/tables.py OUTBOX). No index beside the
+    # primary key, so that appending an event writes few pages: an ack finds its row by the
+    # sequence its jti starts with, and the poll reads from the floor kept in event_state.
     """
     CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        jti TEXT NOT NULL UNIQUE,
+        seq INTEGER PRIMARY KEY,  -- never reused: the newest row is never deleted
+        jti TEXT NOT NULL,  -- "<seq>-<random>"
         claims TEXT NOT NULL,  -- the SET's claims as JSON, signed when delivered
         created REAL NOT NULL,  -- Unix time, the SET's iat
         offered REAL,  -- when last offered to the poll receiver
         acked REAL  -- when the poll receiver acknowledged it (or reported it in setErrs)
     );
-    CREATE INDEX ix_events_pending ON events(seq) WHERE acked IS NULL;
     CREATE TABLE event_errors (
         seq INTEGER NOT NULL,
         receiver TEXT NOT NULL,  -- "poll" or a push URL
@@ -96,9 +95,9 @@ STEPS: list[str] = [
         holder TEXT NOT NULL,
         expires REAL NOT NULL
     );
-    CREATE TABLE event_counters (
-        name TEXT PRIMARY KEY,
-        value INTEGER NOT NULL
+    CREATE TABLE event_state (
+        name TEXT PRIMARY KEY,  -- "poll_floor": every event up to it is acknowledged,
+        value INTEGER NOT NULL  -- "dropped": events dropped over SCIM_EVENTS_MAX_PENDING
     );
     """,
 ]

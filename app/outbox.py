@@ -9,6 +9,7 @@ connection of an open `database.write()` transaction; reads use this worker's co
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,6 @@ from app.tables import OUTBOX
 
 EVENTS = OUTBOX.events
 POLL = "poll"  # the receiver name of the poll endpoint in event_errors
-_CHUNK = 500  # bound parameters per statement
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,14 @@ class Event:
 
 
 def append(conn: sqlite3.Connection, sets: list[dict[str, Any]]) -> None:
-    """Append SETs' claims in the caller's write transaction, in order."""
-    conn.executemany(
-        f"INSERT INTO {EVENTS} (jti, claims, created) VALUES (?, ?, ?)",
-        [(c["jti"], orjson.dumps(c).decode(), c["iat"]) for c in sets],
-    )
+    """Append SETs' claims in the caller's write transaction, in order; each gets its jti here,
+    `<seq>-<random>`, so that an ack finds its row by the primary key."""
+    last = conn.execute(f"SELECT max(seq) FROM {EVENTS}").fetchone()[0] or 0
+    rows = []
+    for seq, claims in enumerate(sets, start=last + 1):
+        claims["jti"] = f"{seq}-{uuid.uuid4().hex}"
+        rows.append((seq, claims["jti"], orjson.dumps(claims).decode(), claims["iat"]))
+    conn.executemany(f"INSERT INTO {EVENTS} (seq, jti, claims, created) VALUES (?, ?, ?, ?)", rows)
 
 
 def last_seq() -> int:
@@ -46,16 +49,21 @@ def last_seq() -> int:
     return int(found or 0)
 
 
+def _seq_of(jti: str) -> int | None:
+    head, dash, _ = jti.partition("-")
+    return int(head) if dash and head.isdigit() and len(head) < 19 else None
+
+
 # --- poll (RFC 8936) -----------------------------------------------------------------------
 
 
 def has_offer(offered_before: float) -> bool:
     """Whether an unacknowledged event is due: never offered, or offered before the time."""
     sql = (
-        f"SELECT 1 FROM {EVENTS} INDEXED BY {OUTBOX.pending_index} WHERE acked IS NULL"
+        f"SELECT 1 FROM {EVENTS} WHERE seq > ? AND acked IS NULL"
         " AND (offered IS NULL OR offered <= ?) LIMIT 1"
     )
-    return connection().execute(sql, [offered_before]).fetchone() is not None
+    return connection().execute(sql, [_floor(), offered_before]).fetchone() is not None
 
 
 def offer(
@@ -63,10 +71,10 @@ def offer(
 ) -> tuple[list[Event], bool]:
     """The oldest due events, at most `limit`, marked offered now; and whether more are due."""
     sql = (
-        f"SELECT seq, jti, claims FROM {EVENTS} INDEXED BY {OUTBOX.pending_index}"
-        " WHERE acked IS NULL AND (offered IS NULL OR offered <= ?) ORDER BY seq LIMIT ?"
+        f"SELECT seq, jti, claims FROM {EVENTS} WHERE seq > ? AND acked IS NULL"
+        " AND (offered IS NULL OR offered <= ?) ORDER BY seq LIMIT ?"
     )
-    found = [Event(*r) for r in conn.execute(sql, [offered_before, limit + 1])]
+    found = [Event(*r) for r in conn.execute(sql, [_floor(), offered_before, limit + 1])]
     taken = found[:limit]
     if taken:
         conn.execute(
@@ -79,31 +87,37 @@ def offer(
 
 def acknowledge(conn: sqlite3.Connection, jtis: Sequence[str], now: float) -> None:
     """RFC 8936 §2.2 `ack`: these are delivered; unknown jtis are ignored."""
-    for start in range(0, len(jtis), _CHUNK):
-        chunk = list(jtis[start : start + _CHUNK])
-        marks = ",".join("?" * len(chunk))
-        conn.execute(
-            f"UPDATE {EVENTS} SET acked = ? WHERE jti IN ({marks}) AND acked IS NULL",
-            [now, *chunk],
-        )
+    known = [(now, seq, jti) for jti in jtis if (seq := _seq_of(jti)) is not None]
+    conn.executemany(
+        f"UPDATE {EVENTS} SET acked = ? WHERE seq = ? AND jti = ? AND acked IS NULL", known
+    )
+    # Raise the floor past every acknowledged event (the poll reads from there).
+    floor = _floor()
+    first = conn.execute(
+        f"SELECT seq FROM {EVENTS} WHERE seq > ? AND acked IS NULL ORDER BY seq LIMIT 1", [floor]
+    ).fetchone()
+    raised = first[0] - 1 if first else last_seq()
+    if raised > floor:
+        _set_state(conn, "poll_floor", raised)
 
 
 def refuse(
-    conn: sqlite3.Connection,
-    receiver: str,
-    errs: dict[int | str, tuple[str, str | None]],
-    now: float,
+    conn: sqlite3.Connection, receiver: str, errs: dict[str, tuple[str, str | None]], now: float
 ) -> None:
-    """Record SETs a receiver refused, by seq (push) or jti (poll's setErrs); poll's are acked."""
-    for key, (err, description) in errs.items():
-        column = "seq" if isinstance(key, int) else "jti"
+    """Record SETs (by jti) a receiver refused; the poll receiver's count as acknowledged."""
+    for jti, (err, description) in errs.items():
         conn.execute(
             f"INSERT INTO {OUTBOX.errors} (seq, receiver, err, description, at)"
-            f" SELECT seq, ?, ?, ?, ? FROM {EVENTS} WHERE {column} = ?",
-            [receiver, err, description, now, key],
+            f" SELECT seq, ?, ?, ?, ? FROM {EVENTS} WHERE seq = ? AND jti = ?",
+            [receiver, err, description, now, _seq_of(jti), jti],
         )
-        if receiver == POLL:
-            acknowledge(conn, [str(key)], now)
+    if receiver == POLL:
+        acknowledge(conn, list(errs), now)
+
+
+def _floor() -> int:
+    """Every event up to this sequence is acknowledged by the poll receiver."""
+    return state("poll_floor")
 
 
 # --- push (RFC 8935) -----------------------------------------------------------------------
@@ -175,12 +189,14 @@ def prune(
     conn: sqlite3.Connection, older_than: float, polled: bool, cursor: int | None, limit: int
 ) -> int:
     """Delete events delivered everywhere (acknowledged by the poll receiver when polled, at
-    or before every push cursor) and written before `older_than`; returns how many."""
+    or before every push cursor) and written before `older_than`; returns how many. The
+    newest event stays, so that no sequence is used twice."""
     done = "acked IS NOT NULL" if polled else "1"
     bound = cursor if cursor is not None else 2**62
     sql = (
         f"DELETE FROM {EVENTS} WHERE seq IN (SELECT seq FROM {EVENTS} WHERE seq <= ?"
         f" AND created < ? AND {done} ORDER BY seq LIMIT ?)"
+        f" AND seq < (SELECT max(seq) FROM {EVENTS})"
     )
     return conn.execute(sql, [bound, older_than, limit]).rowcount
 
@@ -193,40 +209,55 @@ def pending(polled: bool, cursor: int | None) -> int:
 
 
 def drop_oldest(conn: sqlite3.Connection, count: int, polled: bool, cursor: int | None) -> int:
-    """Delete the `count` oldest events some receiver still waits for; returns how many."""
+    """Delete the `count` oldest events some receiver still waits for (never the newest, whose
+    sequence must stay taken); returns how many."""
     waiting, params = _waiting(polled, cursor)
     sql = (
         f"DELETE FROM {EVENTS} WHERE seq IN (SELECT seq FROM {EVENTS}"
-        f" WHERE {waiting} ORDER BY seq LIMIT ?)"
+        f" WHERE {waiting} ORDER BY seq LIMIT ?) AND seq < (SELECT max(seq) FROM {EVENTS})"
     )
     return conn.execute(sql, [*params, count]).rowcount
 
 
 def _waiting(polled: bool, cursor: int | None) -> tuple[str, list[int]]:
-    """The condition of events some receiver waits for, and its parameters."""
-    conditions, params = ["acked IS NULL"] if polled else [], []
+    """The condition of events some receiver waits for, and its parameters: both read from
+    the lowest of the poll floor and the push cursor, in sequence order."""
+    conditions, params = [], []
+    if polled:
+        conditions.append("(seq > ? AND acked IS NULL)")
+        params.append(_floor())
     if cursor is not None:
         conditions.append("seq > ?")
         params.append(cursor)
-    return " OR ".join(conditions) or "0", params
+    if not conditions:
+        return "0", []
+    return f"seq > ? AND ({' OR '.join(conditions)})", [min(params), *params]
 
 
 def add_to_counter(conn: sqlite3.Connection, name: str, amount: int) -> int:
     """Add to a persistent counter; returns its new value."""
     return int(
         conn.execute(
-            f"INSERT INTO {OUTBOX.counters} (name, value) VALUES (?, ?) ON CONFLICT (name)"
+            f"INSERT INTO {OUTBOX.state} (name, value) VALUES (?, ?) ON CONFLICT (name)"
             " DO UPDATE SET value = value + excluded.value RETURNING value",
             [name, amount],
         ).fetchone()[0]
     )
 
 
-def counter(name: str) -> int:
-    """A persistent counter's value (0 when never counted)."""
-    sql = f"SELECT value FROM {OUTBOX.counters} WHERE name = ?"
+def state(name: str) -> int:
+    """A persistent number (a counter, the poll floor); 0 when never set."""
+    sql = f"SELECT value FROM {OUTBOX.state} WHERE name = ?"
     found = connection().execute(sql, [name]).fetchone()
     return int(found[0]) if found else 0
+
+
+def _set_state(conn: sqlite3.Connection, name: str, value: int) -> None:
+    conn.execute(
+        f"INSERT INTO {OUTBOX.state} (name, value) VALUES (?, ?) ON CONFLICT (name)"
+        " DO UPDATE SET value = excluded.value",
+        [name, value],
+    )
 
 
 def errors_of(receiver: str) -> list[tuple[int, str, str | None]]:

@@ -53,7 +53,7 @@ async def _record(acks: list[str], errs: dict[str, Any]) -> None:
     offered again (RFC 8936 §2.4)."""
     if not acks and not errs:
         return
-    refused: dict[int | str, tuple[str, str | None]] = {}
+    refused: dict[str, tuple[str, str | None]] = {}
     for jti, error in errs.items():
         refused[jti] = (str(error.get("err")), error.get("description"))
         log.warning("the poll receiver refused SET %s: %s %s", jti, *refused[jti])

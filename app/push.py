@@ -160,7 +160,7 @@ class Deliverer:
         async with database.write() as conn:
             outbox.save_receiver(conn, state, outcome.error)
             if outcome.refused is not None:
-                outbox.refuse(conn, state.url, {event.seq: outcome.refused}, now)
+                outbox.refuse(conn, state.url, {event.jti: outcome.refused}, now)
         if outcome.refused is not None:
             log.warning("events: %s refused SET %s: %s %s", state.url, event.jti, *outcome.refused)
         return state

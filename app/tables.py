@@ -118,17 +118,16 @@ class Outbox:
     """The security events' tables (app/outbox.py; migration step 4).
 
     `events` is the outbox: one row per SET, appended in the write transaction of the change
-    it describes; `seq` (AUTOINCREMENT, never reused) is the order of the changes. A tenant
-    column, when tenants come, goes on `events` and `event_receivers`, with `(tenant, seq)`
-    indexes beside the ones below.
+    it describes; `seq` (never reused) is the order of the changes. A tenant column, when
+    tenants come, goes on `events`, `event_receivers` and `event_state`, with a `(tenant, seq)`
+    index on `events`.
     """
 
     events: str = "events"
-    pending_index: str = "ix_events_pending"  # the events the poll receiver has not acknowledged
     errors: str = "event_errors"  # SETs a receiver refused (push 400, poll setErrs)
     receivers: str = "event_receivers"  # per push URL: the last sequence delivered, the retries
     leases: str = "event_leases"  # which process delivers (push) and prunes
-    counters: str = "event_counters"  # e.g. events dropped over SCIM_EVENTS_MAX_PENDING
+    state: str = "event_state"  # the poll floor; events dropped over SCIM_EVENTS_MAX_PENDING
 
 
 OUTBOX = Outbox()
