@@ -52,7 +52,7 @@ def check(settings: config.Settings) -> None:
         return
     if settings.events_token in settings.tokens:
         raise ValueError("SCIM_EVENTS_TOKEN must differ from every SCIM_TOKEN")
-    sets.signer()
+    sets.signer(settings)
 
 
 def before(resource_type: ResourceType, resource_id: str) -> dict[str, Any] | None:

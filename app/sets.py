@@ -48,9 +48,10 @@ class Signer:
         return jws.serialize_compact(self.header, claims, self.key, algorithms=[self.alg])
 
 
-def signer() -> Signer:
-    """The signer for the settings in force; ValueError when they name no usable key."""
-    settings = config.get()
+def signer(settings: config.Settings | None = None) -> Signer:
+    """The signer for these settings (default: those in force); ValueError when they name no
+    usable key."""
+    settings = settings or config.get()
     return _signer(
         settings.events_alg,
         settings.events_secret,
@@ -80,7 +81,8 @@ def _signer(
             " SCIM_EVENTS_KEY_FILE (RS256, ES256), or SCIM_EVENTS_ALG=none for unsigned SETs"
         )
     expected = {"HS256": OctKey, "RS256": RSAKey, "ES256": ECKey}[alg]
-    if not isinstance(key, expected):
+    # RFC 7518 §3.4: ES256 is ECDSA on P-256 only.
+    if not isinstance(key, expected) or (isinstance(key, ECKey) and key.curve_name != "P-256"):
         raise ValueError(f"SCIM_EVENTS_ALG={alg} does not fit the key given")
     header = {"alg": alg, "kid": key_id or key.thumbprint(), "typ": TYP}
     return Signer(alg, key, header)

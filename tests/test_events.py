@@ -371,3 +371,17 @@ def test_the_events_token_and_the_scim_tokens_stay_apart(events_client: ScimClie
     same = config.get().with_overrides(events_token="test-token", events_secret=SECRET)
     with pytest.raises(ValueError, match="differ"):
         events.check(same)
+
+
+def test_a_key_that_does_not_fit_stops_the_start(tmp_path: Any) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    (tmp_path / "p384.pem").write_bytes(_pem(ec.generate_private_key(ec.SECP384R1())))
+    settings = config.get().with_overrides(
+        events_token=EVENTS_TOKEN, events_key_file=str(tmp_path / "p384.pem")
+    )
+    with pytest.raises(ValueError, match="does not fit"):
+        events.check(settings)
+    mismatched = settings.with_overrides(events_key_file=None, events_secret=SECRET)
+    with pytest.raises(ValueError, match="does not fit"):
+        events.check(mismatched.with_overrides(events_alg="RS256"))
