@@ -70,6 +70,7 @@ def print_bench(size: dict[str, Any]) -> None:
             print(f"  {name:<12} {got:.2f} >= {want:.2f}  {_verdict(got >= want)}")
     print_pairs(summary)
     print_bulk(summary)
+    print_events(summary)
 
 
 def print_bulk(summary: dict[str, Any]) -> None:
@@ -81,6 +82,22 @@ def print_bulk(summary: dict[str, Any]) -> None:
     verdict = _verdict(times >= 3)
     print(f"  bulk_create    {summary['bulk_create']['rps']:.1f} req/s = {users:.0f} users/s,"
           f" {times:.2f}x create_nopw's users/s (>= 3.00, issue 15)  {verdict}")  # fmt: skip
+
+
+EVENTS = "+events"  # a write scenario run against the server with security events on
+EVENTS_CPU_LIMIT = 1.10  # issue 17: at most 10% more CPU per request with events on
+
+
+def print_events(summary: dict[str, Any]) -> None:
+    """Each write scenario's CPU per request with security events on against off (issue 17),
+    both measured in the same round, one right after the other."""
+    for name, found in summary.items():
+        off = summary.get(name.removesuffix(EVENTS)) if name.endswith(EVENTS) else None
+        if off is not None:
+            more = found["cpu_per_1k"] / max(off["cpu_per_1k"], 1e-9)
+            verdict = _verdict(more <= EVENTS_CPU_LIMIT)
+            print(f"  {name:<22} {more:.3f}x the CPU per request of events off"
+                  f" (<= {EVENTS_CPU_LIMIT:.2f}, issue 17)  {verdict}")  # fmt: skip
 
 
 def print_pairs(summary: dict[str, Any]) -> None:

@@ -7,7 +7,9 @@ BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (
 BENCH_THREADS (1), BENCH_WARMUP (seconds, 2),
 BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"), SCIM_SYNCHRONOUS (passed to the
 server; unset: the server's default, FULL), SCIM_EVENTS_* (passed to the server: with
-SCIM_EVENTS_TOKEN and SCIM_EVENTS_SECRET set, every write records its security events).
+SCIM_EVENTS_TOKEN and SCIM_EVENTS_SECRET set, every write records its security events),
+BENCH_EVENTS_COMPARE (1: a second server with events on, on a copy of the seeded database,
+and each write scenario run against it too, as `<scenario>+events`, right after the first).
 See bench/README.md for what each scenario is and how to read the table.
 """
 
@@ -18,6 +20,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,6 +68,7 @@ class Options:
     results: Path
     synchronous: str | None = None
     events: dict[str, str] | None = None  # the SCIM_EVENTS_* settings passed to the server
+    events_compare: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class Session:
     ceiling: server.Server
     token: str
     wrk: str
+    events: server.Server | None = None  # BENCH_EVENTS_COMPARE: the server with events on
+    events_db: Path | None = None
 
 
 def options(argv: list[str], env: dict[str, str]) -> Options:
@@ -105,12 +111,25 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         threads=int(env.get("BENCH_THREADS", "1")),
         warmup=int(env.get("BENCH_WARMUP", "2")),
         scale_sizes=[_size(pair) for pair in sizes.split(",") if pair.strip()],
-        scenarios=["ceiling", *[s for s in chosen if s != "ceiling"]],
+        scenarios=["ceiling", *[s for s in chosen if s != "ceiling"]]
+        if env.get("BENCH_EVENTS_COMPARE", "") != "1"
+        else with_events(["ceiling", *[s for s in chosen if s != "ceiling"]]),
         install=not args.no_install,
         results=args.results,
         synchronous=env.get("SCIM_SYNCHRONOUS") or None,
         events={k: v for k, v in env.items() if k.startswith("SCIM_EVENTS_")} or None,
+        events_compare=env.get("BENCH_EVENTS_COMPARE", "") == "1",
     )
+
+
+# The scenarios that write: with BENCH_EVENTS_COMPARE each also runs on the events server.
+WRITES = ("deactivate", "replace", "member_add", "member_add_empty", "create", "create_nopw",
+          "bulk_create")  # fmt: skip
+
+
+def with_events(scenarios: list[str]) -> list[str]:
+    """Each write scenario followed by its run against the server with events on."""
+    return [x for s in scenarios for x in ([s, s + report.EVENTS] if s in WRITES else [s])]
 
 
 def _size(pair: str) -> tuple[int, int]:
@@ -143,7 +162,21 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
                 "/scim/v2/Users", token, directory / "ceiling.log",
             )
         )  # fmt: skip
-        current = Session(directory, db, manifest, scim, ceiling, token, wrk)
+        events, events_db = None, None
+        if opts.events_compare:
+            events_db = directory / "scim-events.db"
+            shutil.copyfile(db, events_db)
+            on = {"SCIM_EVENTS_TOKEN": secrets.token_urlsafe(24)}
+            on |= {"SCIM_EVENTS_SECRET": secrets.token_urlsafe(32)} | (opts.events or {})
+            events = stack.enter_context(
+                server.serve(
+                    "app.main:create_app()", opts.workers,
+                    {"SCIM_DB": str(events_db), "SCIM_TOKEN": token} | on
+                    | ({"SCIM_SYNCHRONOUS": opts.synchronous} if opts.synchronous else {}),
+                    "/scim/v2/ServiceProviderConfig", token, directory / "scim-events.log",
+                )
+            )  # fmt: skip
+        current = Session(directory, db, manifest, scim, ceiling, token, wrk, events, events_db)
         for name in ("ceiling", "lookup") if opts.warmup > 0 else ():
             _wrk(current, opts, name, "warmup", opts.warmup)
         yield current
@@ -151,13 +184,15 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
 
 def measure(current: Session, opts: Options, name: str, tag: str) -> Result:
     """One scenario for BENCH_DURATION seconds; server CPU sampled around the wrk run."""
-    scenario = load.SCENARIOS[name]
-    target = current.ceiling if scenario.ceiling else current.scim
+    scenario = load.SCENARIOS[name.removesuffix(report.EVENTS)]
+    target = _target(current, name)
     before = target.cpu_seconds()
     raw = _wrk(current, opts, name, tag, opts.duration)
     cpu = target.cpu_seconds() - before
     if scenario.creates:
         seed.prune(current.db, "new-")  # the next round sees the seeded users only
+        if current.events_db is not None:
+            seed.prune(current.events_db, "new-")
     return Result(
         scenario=name,
         requests=int(raw["requests"]),
@@ -170,12 +205,21 @@ def measure(current: Session, opts: Options, name: str, tag: str) -> Result:
     )
 
 
+def _target(current: Session, name: str) -> server.Server:
+    """The server a scenario runs against: the ceiling, the server, or the one with events."""
+    if load.SCENARIOS[name.removesuffix(report.EVENTS)].ceiling:
+        return current.ceiling
+    if name.endswith(report.EVENTS):
+        assert current.events is not None
+        return current.events
+    return current.scim
+
+
 def _wrk(current: Session, opts: Options, name: str, tag: str, seconds: int) -> dict[str, float]:
-    scenario = load.SCENARIOS[name]
+    scenario = load.SCENARIOS[name.removesuffix(report.EVENTS)]
     shape = load.Load(opts.threads, opts.connections)
     script = load.script(scenario, current.directory, current.manifest, current.token, tag, shape)
-    url = (current.ceiling if scenario.ceiling else current.scim).url
-    return load.run(current.wrk, script, url, seconds, shape)
+    return load.run(current.wrk, script, _target(current, name).url, seconds, shape)
 
 
 def rounds(current: Session, opts: Options) -> list[list[Result]]:
@@ -184,7 +228,8 @@ def rounds(current: Session, opts: Options) -> list[list[Result]]:
     for number in range(1, opts.rounds + 1):
         results = []
         for name in opts.scenarios:
-            result = measure(current, opts, name, f"r{number}{name.replace('_', '')}")
+            tag = f"r{number}{''.join(c for c in name if c.isalnum())}"
+            result = measure(current, opts, name, tag)
             print(f"  round {number}/{opts.rounds}  {report.line(result)}", flush=True)
             results.append(result)
         done.append(results)

@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -365,3 +366,28 @@ def test_kill_9_under_write_load_keeps_every_acknowledged_event_in_order(
         ]
         # The PATCH in flight at the kill may have committed unacknowledged: one extra at most.
         assert patched[: len(titles)] == titles and len(patched) <= len(titles) + 1
+
+
+def test_the_lease_passes_to_another_worker_when_its_holder_dies(
+    run_server: Callable[..., Server],
+) -> None:
+    receiver = Receiver()
+    receiver.start()
+    server = run_server(SCIM_EVENTS_PUSH_URLS=receiver.url, **PUSH)
+    try:
+        with server.client() as http:
+            for n in range(5):
+                create(http, f"before{n}")
+        receiver.wait_for(5)
+        with sqlite3.connect(server.tmp / "scim.db") as db:
+            (holder,) = db.execute("SELECT holder FROM event_leases").fetchone()
+        os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # that worker alone
+        with server.client() as http:  # a new connection: the old one may be the dead worker's
+            for n in range(5):
+                create(http, f"after{n}")
+        receiver.wait_for(10)
+    finally:
+        receiver.stop()
+    names = [f"before{n}" for n in range(5)] + [f"after{n}" for n in range(5)]
+    assert list(dict.fromkeys(_name(c) for c, s in receiver.received if s == 202)) == names
+    assert "delivers and prunes now" in server.log()
