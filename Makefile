@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all serve test test-all check fuzz lint fmt spec bench bench-scale bench-tenants wrk chromium clean
+.PHONY: all serve events test test-all check fuzz lint fmt spec bench bench-scale bench-tenants wrk chromium clean
 
 all: lint test
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 
 serve: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/python -m app.serve
+
+# The server's security events as they come, one line each (SCIM_EVENTS_URL, SCIM_EVENTS_TOKEN).
+events: $(STAMP)
+	$(BIN)/python -m app.events tail
 
 # The fast tier: every protocol behaviour, in-process, under 30 s.
 test: $(STAMP)

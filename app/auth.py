@@ -31,3 +31,12 @@ def _configured(token: str) -> bool:
         # No early exit: every configured token is compared, matching or not.
         matched |= hmac.compare_digest(candidate, known.encode())
     return matched
+
+
+def events_token_info(token: str) -> dict[str, str] | None:
+    """The poll endpoint's check: SCIM_EVENTS_TOKEN only, never an IdP's token (and the
+    IdP's check above never accepts this one: app/events.py `check` keeps them apart)."""
+    known = config.get().events_token
+    if known and hmac.compare_digest(token.encode(), known.encode()):
+        return {"sub": "events-receiver"}
+    return None

@@ -34,6 +34,7 @@ from app import (
     config,
     database,
     errors,
+    events,
     groups,
     passwords,
     preconditions,
@@ -133,9 +134,14 @@ def _user_write(operation: Operation, user_id: str) -> Step:
     def write(conn: sqlite3.Connection, hashes: dict[str, str]) -> tuple[store.Row, int]:
         password_hash = hashes[password] if password else None
         if operation.method == "POST":
-            return store.insert(conn, USER, user_id, stored, password_hash), 201
+            row = store.insert(conn, USER, user_id, stored, password_hash)
+            events.created(conn, USER, row)
+            return row, 201
         kept = values.kept_write_only(USER, user_id, stored)  # as users.replace does
-        return store.update(conn, USER, user_id, kept, expected, password_hash), 200
+        was = events.before(USER, user_id)
+        row = store.update(conn, USER, user_id, kept, expected, password_hash)
+        events.replaced(conn, USER, row, data, was)
+        return row, 200
 
     return Step(write, [password] if password else [])
 
@@ -145,7 +151,10 @@ def _user_patch(operation: Operation, user_id: str) -> Step:
     expected = _expected(operation)
 
     def write(conn: sqlite3.Connection, hashes: dict[str, str]) -> tuple[store.Row, int]:
-        return users.write_patch(conn, user_id, operations, expected, hashes), 200
+        was = events.before(USER, user_id)
+        row = users.write_patch(conn, user_id, operations, expected, hashes)
+        events.patched(conn, USER, row, operation.data, was)
+        return row, 200
 
     return Step(write, users.patch_passwords(operations))
 
@@ -158,8 +167,13 @@ def _group_write(operation: Operation, group_id: str) -> Step:
 
     def write(conn: sqlite3.Connection, _: dict[str, str]) -> tuple[store.Row, int]:
         if operation.method == "POST":
-            return groups.write_create(conn, group_id, stored, ids), 201
-        return groups.write_replace(conn, group_id, stored, ids, expected), 200
+            row = groups.write_create(conn, group_id, stored, ids)
+            events.created(conn, GROUP, row, ids)
+            return row, 201
+        was = events.before(GROUP, group_id)
+        row = groups.write_replace(conn, group_id, stored, ids, expected)
+        events.replaced(conn, GROUP, row, data, was)
+        return row, 200
 
     return Step(write)
 
@@ -170,6 +184,7 @@ def _group_patch(operation: Operation, group_id: str) -> Step:
 
     def write(conn: sqlite3.Connection, _: dict[str, str]) -> tuple[store.Row, int]:
         row = groups.write_patch(conn, group_id, others, changes, expected)
+        events.patched(conn, GROUP, row, operation.data, None)
         return row, groups.patch_status(group_id, selected=False)
 
     return Step(write)
@@ -180,7 +195,9 @@ def _delete(operation: Operation, resource_id: str) -> Step:
     assert resource_type is not None
 
     def write(conn: sqlite3.Connection, _: dict[str, str]) -> tuple[None, int]:
-        store.delete(conn, resource_type, resource_id, expected)
+        events.deleted(
+            conn, resource_type, store.delete(conn, resource_type, resource_id, expected)
+        )
         return None, 204
 
     return Step(write)

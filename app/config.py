@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,33 @@ class Settings:
     log_format: str = "text"
     journal_size: int = 10_000
     metrics_access: str = "token"
+    # Security events (README.md, "Events"): recorded while a poll token or a push URL is set.
+    events_token: str | None = None
+    events_push_urls: tuple[str, ...] = ()
+    events_mode: str = "full"
+    events_secret: str | None = None
+    events_key_file: str | None = None
+    events_alg: str | None = None  # None: HS256 with a secret, RS256/ES256 from the key file
+    events_key_id: str | None = None  # None: the key's RFC 7638 thumbprint
+    events_issuer: str | None = None  # None: the SCIM base URL
+    events_audience: tuple[str, ...] = ()
+    events_long_poll_seconds: float = 20.0
+    events_redeliver_seconds: float = 30.0
+    events_retention_seconds: float = 7 * 24 * 3600.0
+    events_max_pending: int = 100_000
+    events_push_timeout_seconds: float = 5.0
+    events_push_backoff_seconds: float = 1.0
+    events_push_max_backoff_seconds: float = 300.0
 
     @property
     def bulk_payload_limit(self) -> int:
         """/Bulk's maxPayloadSize: never above max_body_bytes, which refuses a body first."""
         return min(self.bulk_max_payload_bytes or self.max_body_bytes, self.max_body_bytes)
+
+    @property
+    def events_on(self) -> bool:
+        """Whether writes record events: a receiver can take them (poll token or push URL)."""
+        return bool(self.events_token or self.events_push_urls)
 
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with some settings changed (tests use this)."""
@@ -82,6 +105,7 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
         log_format=choice("SCIM_LOG_FORMAT", environ.get("SCIM_LOG_FORMAT", "text"), LOG_FORMATS),
         journal_size=max(int(environ.get("SCIM_JOURNAL_SIZE", defaults.journal_size)), 0),
         metrics_access=choice("SCIM_METRICS", environ.get("SCIM_METRICS", "token"), METRICS),
+        **_events_from_env(environ, defaults),
     )
 
 
@@ -95,6 +119,55 @@ def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if word not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return word
+
+
+def _events_from_env(environ: Mapping[str, str], defaults: Settings) -> dict[str, Any]:
+    """The SCIM_EVENTS_* settings (README.md, "Events")."""
+
+    def number(name: str, default: float) -> float:
+        return float(environ.get(f"SCIM_EVENTS_{name}", default))
+
+    mode = environ.get("SCIM_EVENTS_MODE", defaults.events_mode).strip().lower()
+    if mode not in EVENT_MODES:
+        raise ValueError(f"SCIM_EVENTS_MODE must be one of {', '.join(EVENT_MODES)}, not {mode!r}")
+    alg = environ.get("SCIM_EVENTS_ALG") or None
+    if alg is not None and alg not in EVENT_ALGORITHMS:
+        raise ValueError(f"SCIM_EVENTS_ALG must be one of {', '.join(EVENT_ALGORITHMS)}")
+    d = defaults
+    return {
+        "events_token": environ.get("SCIM_EVENTS_TOKEN") or None,
+        "events_push_urls": _listed(environ.get("SCIM_EVENTS_PUSH_URLS", "")),
+        "events_mode": mode,
+        "events_secret": environ.get("SCIM_EVENTS_SECRET") or None,
+        "events_key_file": environ.get("SCIM_EVENTS_KEY_FILE") or None,
+        "events_alg": alg,
+        "events_key_id": environ.get("SCIM_EVENTS_KEY_ID") or None,
+        "events_issuer": environ.get("SCIM_EVENTS_ISSUER") or None,
+        "events_audience": _listed(environ.get("SCIM_EVENTS_AUDIENCE", "")),
+        "events_long_poll_seconds": number("LONG_POLL_SECONDS", d.events_long_poll_seconds),
+        "events_redeliver_seconds": number("REDELIVER_SECONDS", d.events_redeliver_seconds),
+        "events_retention_seconds": number("RETENTION_SECONDS", d.events_retention_seconds),
+        "events_max_pending": int(number("MAX_PENDING", d.events_max_pending)),
+        "events_push_timeout_seconds": number(
+            "PUSH_TIMEOUT_SECONDS", d.events_push_timeout_seconds
+        ),
+        "events_push_backoff_seconds": number(
+            "PUSH_BACKOFF_SECONDS", d.events_push_backoff_seconds
+        ),
+        "events_push_max_backoff_seconds": number(
+            "PUSH_MAX_BACKOFF_SECONDS", d.events_push_max_backoff_seconds
+        ),
+    }
+
+
+def _listed(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+# RFC 9967 §2.3: `full` events carry the data, `notice` events the changed attribute names.
+EVENT_MODES = ("full", "notice")
+# The JWS algorithms a SET may be signed with; "none" only when asked for by name.
+EVENT_ALGORITHMS = ("HS256", "RS256", "ES256", "none")
 
 
 # SQLite's `PRAGMA synchronous` levels this server allows, in WAL mode (README.md, "Durability"):

@@ -46,6 +46,7 @@ class _Opened:
 
 
 _opened: _Opened | None = None
+_transactions = 0  # write transactions begun by this process (app/events.py: one txn each)
 _LOCK_WAITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-lock")
 
 
@@ -166,8 +167,15 @@ def write_sync() -> Iterator[sqlite3.Connection]:
         yield conn
 
 
+def transaction_number() -> int:
+    """Which write transaction of this process is open (or was last): app/events.py's txn."""
+    return _transactions
+
+
 @contextmanager
 def _commit_or_rollback(conn: sqlite3.Connection) -> Iterator[None]:
+    global _transactions
+    _transactions += 1
     try:
         yield
     except BaseException:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import config, errors, rendering
+from app import config, errors, events, rendering
 from app.rendering import Response
 from app.resources import ResourceType, registry, schema_documents
 
@@ -48,6 +48,8 @@ async def service_provider_config() -> Response:
             "location": f"{base}/ServiceProviderConfig",
         },
     }
+    if settings.events_on:
+        body["securityEvents"] = {"asyncRequest": "none", "eventUris": events.emitted()}
     return body, 200, {}
 
 

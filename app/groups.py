@@ -9,6 +9,7 @@ from typing import Any
 from app import (
     config,
     database,
+    events,
     listing,
     members,
     membership,
@@ -64,6 +65,7 @@ async def create(
     ids = membership.member_ids(body.get("members"))
     async with database.write() as conn:
         row = write_create(conn, str(uuid.uuid4()), stored, ids)
+        events.created(conn, GROUP, row, ids)
     return rendering.one(GROUP, row, attributes, excluded_attributes, 201)
 
 
@@ -78,7 +80,9 @@ async def replace(
     ids = membership.member_ids(body.get("members"))
     expected = preconditions.expected_versions()
     async with database.write() as conn:
+        was = events.before(GROUP, group_id)
         row = write_replace(conn, group_id, stored, ids, expected)
+        events.replaced(conn, GROUP, row, body, was)
     return rendering.one(GROUP, row, attributes, excluded_attributes)
 
 
@@ -99,6 +103,7 @@ async def patch(
     expected = preconditions.expected_versions()
     async with database.write() as conn:
         row = write_patch(conn, group_id, others, changes, expected)
+        events.patched(conn, GROUP, row, body, None)
     selected = attributes is not None or excluded_attributes is not None
     if patch_status(group_id, selected) == 204:
         return None, 204, rendering.headers(GROUP, row)
@@ -109,7 +114,7 @@ async def delete(group_id: str) -> Response:
     """RFC 7644 §3.6: delete a group (its members, the users, stay)."""
     expected = preconditions.expected_versions()
     async with database.write() as conn:
-        store.delete(conn, GROUP, group_id, expected)
+        events.deleted(conn, GROUP, store.delete(conn, GROUP, group_id, expected))
     return None, 204, {}
 
 

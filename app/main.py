@@ -13,9 +13,10 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import config, database, errors, indexes, records, spec, validation
+from app import config, database, errors, events, indexes, push, records, spec, validation
 from app.middleware import RequestNormalizer
 from app.observe import Observer
+from app.poll import EventsGate
 from app.resources import registry
 from app.site import Site
 
@@ -44,6 +45,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     # SCIM_SCHEMAS_DIR's documents and records are checked now: a broken one stops the start.
     for catalog in registry().catalogs.values():
         records.records(catalog)
+    events.check(settings)  # a bad events setting (no signing key) stops the server at start
     database.db()  # opens the file and applies migrations now, so a bad path fails at start
     indexes.ensure(database.connection(), drop_stale=True)  # of attributes no longer declared
     app = connexion.AsyncApp(
@@ -51,6 +53,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         specification_dir=str(spec.SPEC_PATH.parent),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
         jsonifier=FastJsonifier(),
+        lifespan=push.lifespan,
     )
     app.add_api(
         spec.published_spec(),
@@ -64,6 +67,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     app.add_middleware(Observer, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(Site, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RequestNormalizer, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_middleware(EventsGate, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_error_handler(ProblemException, errors.problem_handler)
     app.add_error_handler(405, errors.method_not_allowed_handler(spec.allowed_methods))
     app.add_error_handler(HTTPException, errors.http_exception_handler)

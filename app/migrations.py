@@ -130,6 +130,42 @@ STEPS: list[str] = [
     CREATE INDEX ix_groups_external_id ON groups(tenant, external_id);
     CREATE INDEX ix_groups_seq ON groups(tenant, seq);
     """,
+    # 5: the security events outbox (app/outbox.py, app/tables.py OUTBOX). No index beside the
+    # primary key, so that appending an event writes few pages: an ack finds its row by the
+    # sequence its jti starts with, and the poll reads from the floor kept in event_state.
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,  -- never reused: the newest row is never deleted
+        jti TEXT NOT NULL,  -- "<seq>-<random>"
+        claims TEXT NOT NULL,  -- the SET's claims as JSON, signed when delivered
+        created REAL NOT NULL,  -- Unix time, the SET's iat
+        offered REAL,  -- when last offered to the poll receiver
+        acked REAL  -- when the poll receiver acknowledged it (or reported it in setErrs)
+    );
+    CREATE TABLE event_errors (
+        seq INTEGER NOT NULL,
+        receiver TEXT NOT NULL,  -- "poll" or a push URL
+        err TEXT NOT NULL,
+        description TEXT,
+        at REAL NOT NULL
+    );
+    CREATE TABLE event_receivers (
+        url TEXT PRIMARY KEY,
+        delivered INTEGER NOT NULL DEFAULT 0,  -- the last sequence delivered or refused
+        attempts INTEGER NOT NULL DEFAULT 0,  -- failed attempts at the next one
+        next_attempt REAL NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE TABLE event_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE TABLE event_state (
+        name TEXT PRIMARY KEY,  -- "poll_floor": every event up to it is acknowledged,
+        value INTEGER NOT NULL  -- "dropped": events dropped over SCIM_EVENTS_MAX_PENDING
+    );
+    """,
 ]
 
 

@@ -221,26 +221,41 @@ def _bump(
     return _row(found)
 
 
+@dataclass(frozen=True)
+class Deleted:
+    """What a delete removed: the resource's externalId and, for a user, the groups it left
+    as (id, new version, externalId)."""
+
+    id: str
+    external_id: str | None
+    groups: list[tuple[str, int, str | None]]
+
+
 def delete(
     conn: sqlite3.Connection, resource_type: ResourceType, resource_id: str, expected: Expected
-) -> None:
+) -> Deleted:
     """Remove a resource; its memberships and indexed values go with it (ON DELETE CASCADE)."""
+    groups = []
     if resource_type is USER:  # its groups lose a member: that changes their version
         side = tables.USER_GROUPS
-        conn.execute(
+        groups = conn.execute(
             f"UPDATE {GROUPS.name} SET version = version + 1, last_modified = ? WHERE"
             f" {GROUPS.tenant} = ? AND id IN"
-            f" (SELECT {side.other} FROM {MEMBERS_TABLE} WHERE {side.own} = ?)",
+            f" (SELECT {side.other} FROM {MEMBERS_TABLE} WHERE {side.own} = ?)"
+            " RETURNING id, version, external_id",
             [now(), tenancy.name(), resource_id],
-        )
+        ).fetchall()
     params: dict[str, Any] = {"id": resource_id, "tenant": tenancy.name()}
     condition = _version_condition(expected, params)
     sql = (
         f"DELETE FROM {resource_type.table.name}"
         f" WHERE {resource_type.table.tenant} = :tenant AND id = :id{condition}"
+        " RETURNING external_id"
     )
-    if conn.execute(sql, params).rowcount == 0:
+    found = conn.execute(sql, params).fetchone()
+    if found is None:
         raise _why_unchanged(conn, resource_type, resource_id, expected)
+    return Deleted(resource_id, found[0], [(g[0], g[1], g[2]) for g in groups])
 
 
 def _version_condition(expected: Expected, params: dict[str, Any]) -> str:

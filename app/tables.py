@@ -115,3 +115,23 @@ ROW_COLUMNS = ("id", "resource", "version", "created", "last_modified")
 def key_of(table: Table, resource: dict[str, object]) -> str:
     """The derived key column's value for a resource about to be stored."""
     return str(resource[table.key_attribute]).casefold()
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """The security events' tables (app/outbox.py; migration step 4).
+
+    `events` is the outbox: one row per SET, appended in the write transaction of the change
+    it describes; `seq` (never reused) is the order of the changes. A tenant column, when
+    tenants come, goes on `events`, `event_receivers` and `event_state`, with a `(tenant, seq)`
+    index on `events`.
+    """
+
+    events: str = "events"
+    errors: str = "event_errors"  # SETs a receiver refused (push 400, poll setErrs)
+    receivers: str = "event_receivers"  # per push URL: the last sequence delivered, the retries
+    leases: str = "event_leases"  # which process delivers (push) and prunes
+    state: str = "event_state"  # the poll floor; events dropped over SCIM_EVENTS_MAX_PENDING
+
+
+OUTBOX = Outbox()

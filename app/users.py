@@ -6,7 +6,7 @@ import sqlite3
 import uuid
 from typing import Any
 
-from app import database, listing, preconditions, rendering, spec, store
+from app import database, events, listing, preconditions, rendering, spec, store
 from app import patch as patching
 from app.operations import Operation, parse_operations
 from app.passwords import hash_all, hash_off_loop
@@ -54,6 +54,7 @@ async def create(
     password_hash = await hash_off_loop(body.get("password"))
     async with database.write() as conn:
         row = store.insert(conn, USER, str(uuid.uuid4()), stored, password_hash)
+        events.created(conn, USER, row)
     return rendering.one(USER, row, attributes, excluded_attributes, 201)
 
 
@@ -70,7 +71,9 @@ async def replace(
     expected = preconditions.expected_versions()
     async with database.write() as conn:
         stored = kept_write_only(USER, user_id, stored)
+        was = events.before(USER, user_id)
         row = store.update(conn, USER, user_id, stored, expected, password_hash)
+        events.replaced(conn, USER, row, body, was)
     return rendering.one(USER, row, attributes, excluded_attributes)
 
 
@@ -86,7 +89,9 @@ async def patch(
     hashes = await hash_all(patch_passwords(operations))
     expected = preconditions.expected_versions()
     async with database.write() as conn:
+        was = events.before(USER, user_id)
         row = write_patch(conn, user_id, operations, expected, hashes)
+        events.patched(conn, USER, row, body, was)
     return rendering.one(USER, row, attributes, excluded_attributes)
 
 
@@ -94,7 +99,7 @@ async def delete(user_id: str) -> Response:
     """RFC 7644 §3.6: delete a user and its group memberships."""
     expected = preconditions.expected_versions()
     async with database.write() as conn:
-        store.delete(conn, USER, user_id, expected)
+        events.deleted(conn, USER, store.delete(conn, USER, user_id, expected))
     return None, 204, {}
 
 

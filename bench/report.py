@@ -12,6 +12,8 @@ RATIO_TARGETS = {
     "lookup": 0.85, "get": 0.85, "deactivate": 0.85, "create": 0.70,
     "replace": 0.70, "page": 0.25, "member_add": 0.70,
 }  # fmt: skip
+EVENTS = "+events"  # a write scenario run against the server with security events on
+EVENTS_CPU_LIMIT = 1.10  # issue 17: at most 10% more CPU per request with events on
 COLUMNS = ("scenario", "req/s", "ceiling", "p50 ms", "p99 ms", "non-2xx", "CPU-s/1k")
 
 
@@ -41,6 +43,13 @@ def summarize(rounds: list[list[Result]]) -> dict[str, dict[str, float]]:
             "errors": sum(r.errors + r.socket_errors for r in runs),
             "cpu_per_1k": statistics.median(r.cpu_per_1k for r in runs),
         }
+        if name.endswith(EVENTS):  # events on against off, round by round (bench/README.md)
+            offs = [next(r for r in results if r.scenario == name.removesuffix(EVENTS))
+                    for results in rounds]  # fmt: skip
+            summary[name]["cpu_vs_off"] = statistics.median(
+                on.cpu_per_1k / max(off.cpu_per_1k, 1e-9)
+                for on, off in zip(runs, offs, strict=True)
+            )
     return summary
 
 
@@ -71,6 +80,7 @@ def print_bench(size: dict[str, Any]) -> None:
     print_pairs(summary)
     print_journal(size["rounds"])
     print_bulk(summary)
+    print_events(summary)
 
 
 def print_journal(rounds: list[list[dict[str, Any]]]) -> None:
@@ -98,6 +108,18 @@ def print_bulk(summary: dict[str, Any]) -> None:
     verdict = _verdict(times >= 3)
     print(f"  bulk_create    {summary['bulk_create']['rps']:.1f} req/s = {users:.0f} users/s,"
           f" {times:.2f}x create_nopw's users/s (>= 3.00, issue 15)  {verdict}")  # fmt: skip
+
+
+def print_events(summary: dict[str, Any]) -> None:
+    """Each write scenario's CPU per request with security events on against off (issue 17):
+    the median over the rounds of the ratio in each round, where one ran right after the
+    other."""
+    for name, found in summary.items():
+        if "cpu_vs_off" in found:
+            more = found["cpu_vs_off"]
+            verdict = _verdict(more <= EVENTS_CPU_LIMIT)
+            print(f"  {name:<22} {more:.3f}x the CPU per request of events off"
+                  f" (<= {EVENTS_CPU_LIMIT:.2f}, issue 17)  {verdict}")  # fmt: skip
 
 
 def print_pairs(summary: dict[str, Any]) -> None:

@@ -24,10 +24,16 @@ if [ -n "${FUZZ_TENANT:-}" ]; then
   base="$base/tenants/$FUZZ_TENANT"
 fi
 
+events_token=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))')
+
 # With FUZZ_TENANT, the default tenant's SCIM_TOKEN differs from the tenant's token, so the run
-# also shows that the tenant's token opens its tenant only.
+# also shows that the tenant's token opens its tenant only. Security events are on (poll, HS256),
+# so every write path appends its events while fuzzed, and a long poll that finds nothing waits
+# a fifth of a second rather than 20 s.
 env -u SCIM_BASE_URL SCIM_DB="$work/scim.db" SCIM_TOKEN="${FUZZ_TENANT:+default-tenant-unused-}$token" \
   SCIM_SCHEMAS_DIR="$schemas_dir" \
+  SCIM_EVENTS_TOKEN="$events_token" SCIM_EVENTS_SECRET="$events_token$token" \
+  SCIM_EVENTS_LONG_POLL_SECONDS=0.2 \
   "$BIN/gunicorn" --workers "${FUZZ_WORKERS:-2}" --bind "127.0.0.1:$port" --no-control-socket \
   --worker-class app.worker.ScimWorker "app.main:create_app()" > "$work/server.log" 2>&1 &
 server=$!
@@ -43,7 +49,13 @@ for _ in $(seq 100); do
 done
 
 mkdir -p reports
-args=(run "$base/openapi.json" --url "$base" -H "Authorization: Bearer $token"
+# The SCIM token for every operation, the events token for the poll endpoint (the last block of
+# schemathesis.toml, which this copy extends). The spec is the one the server publishes, with
+# the declared extensions.
+config="$work/schemathesis.toml"
+{ echo "headers = { Authorization = \"Bearer $token\" }"; cat schemathesis.toml
+  echo "headers = { Authorization = \"Bearer $events_token\" }"; } > "$config"
+args=(--config-file "$config" run "$base/openapi.json" --url "$base"
       --checks all --max-examples "$examples" --seed "$seed" --generation-database none
       --report junit --report-junit-path reports/schemathesis.xml --no-color)
 if [ -n "${FUZZ_TIME:-}" ]; then args+=(--max-time "$FUZZ_TIME"); fi

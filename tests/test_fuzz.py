@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from app import config
 from tests.conftest import APP, AUTH
+from tests.test_events import EVENTS_AUTH, EVENTS_TOKEN, SECRET
 
 # A bounded Schemathesis run: contract fuzzing rather than one protocol behaviour.
 pytestmark = pytest.mark.slow
@@ -33,9 +34,12 @@ schema = schemathesis.openapi.from_asgi("/scim/v2/openapi.json", APP)
 
 @pytest.fixture(scope="module", autouse=True)
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One database for the whole module, so the stateful phase finds what it created."""
+    """One database for the whole module, so the stateful phase finds what it created; security
+    events on, so that every write path appends its events while fuzzed."""
     saved = config.get()
-    config.use(saved.with_overrides(db_path=str(tmp_path_factory.mktemp("fuzz") / "scim.db")))
+    db_path = str(tmp_path_factory.mktemp("fuzz") / "scim.db")
+    events = {"events_token": EVENTS_TOKEN, "events_secret": SECRET}
+    config.use(saved.with_overrides(db_path=db_path, events_long_poll_seconds=0.2, **events))
     yield
     config.use(saved)
 
@@ -43,13 +47,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_operation(case: Any) -> None:
-    case.call_and_validate(headers=AUTH)
+    case.call_and_validate(headers=auth(case))
+
+
+def auth(case: Any) -> dict[str, str]:
+    """The poll endpoint takes the events token; every other operation the SCIM token."""
+    return EVENTS_AUTH if case.operation.path == "/events/poll" else AUTH
 
 
 def test_stateful() -> None:
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"headers": AUTH}
+            return {"headers": auth(case)}
 
     Workflow.run(settings=settings(FUZZ_SETTINGS, max_examples=20, stateful_step_count=6))
 

@@ -1,0 +1,266 @@
+"""The outbox of security events: its rows, read and written (tables in app/tables.py OUTBOX).
+
+Appends run inside the write transaction of the change (app/events.py). The poll endpoint
+(app/poll.py) offers, acknowledges and records refusals; the deliverer (app/push.py) reads
+past each receiver's cursor, keeps the cursors and the lease, and prunes. Writes take the
+connection of an open `database.write()` transaction; reads use this worker's connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.database import connection
+from app.tables import OUTBOX
+
+EVENTS = OUTBOX.events
+POLL = "poll"  # the receiver name of the poll endpoint in event_errors
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stored SET: its sequence, its jti and its claims as JSON text."""
+
+    seq: int
+    jti: str
+    claims: str
+
+
+def append(conn: sqlite3.Connection, sets: list[dict[str, Any]]) -> None:
+    """Append SETs' claims in the caller's write transaction, in order; each gets its jti here,
+    `<seq>-<random>`, so that an ack finds its row by the primary key."""
+    last = conn.execute(f"SELECT max(seq) FROM {EVENTS}").fetchone()[0] or 0
+    rows = []
+    for seq, claims in enumerate(sets, start=last + 1):
+        claims["jti"] = f"{seq}-{uuid.uuid4().hex}"
+        rows.append((seq, claims["jti"], orjson.dumps(claims).decode(), claims["iat"]))
+    conn.executemany(f"INSERT INTO {EVENTS} (seq, jti, claims, created) VALUES (?, ?, ?, ?)", rows)
+
+
+def last_seq() -> int:
+    """The sequence of the newest event (0 for none): cheap enough to watch for new events."""
+    found = connection().execute(f"SELECT max(seq) FROM {EVENTS}").fetchone()[0]
+    return int(found or 0)
+
+
+def _seq_of(jti: str) -> int | None:
+    head, dash, _ = jti.partition("-")
+    return int(head) if dash and head.isdigit() and len(head) < 19 else None
+
+
+# --- poll (RFC 8936) -----------------------------------------------------------------------
+
+
+def has_offer(offered_before: float) -> bool:
+    """Whether an unacknowledged event is due: never offered, or offered before the time."""
+    sql = (
+        f"SELECT 1 FROM {EVENTS} WHERE seq > ? AND acked IS NULL"
+        " AND (offered IS NULL OR offered <= ?) LIMIT 1"
+    )
+    return connection().execute(sql, [_floor(), offered_before]).fetchone() is not None
+
+
+def offer(
+    conn: sqlite3.Connection, limit: int, offered_before: float, now: float
+) -> tuple[list[Event], bool]:
+    """The oldest due events, at most `limit`, marked offered now; and whether more are due."""
+    sql = (
+        f"SELECT seq, jti, claims FROM {EVENTS} WHERE seq > ? AND acked IS NULL"
+        " AND (offered IS NULL OR offered <= ?) ORDER BY seq LIMIT ?"
+    )
+    found = [Event(*r) for r in conn.execute(sql, [_floor(), offered_before, limit + 1])]
+    taken = found[:limit]
+    if taken:
+        conn.execute(
+            f"UPDATE {EVENTS} SET offered = ? WHERE seq BETWEEN ? AND ? AND acked IS NULL"
+            " AND (offered IS NULL OR offered <= ?)",
+            [now, taken[0].seq, taken[-1].seq, offered_before],
+        )
+    return taken, len(found) > limit
+
+
+def acknowledge(conn: sqlite3.Connection, jtis: Sequence[str], now: float) -> None:
+    """RFC 8936 §2.2 `ack`: these are delivered; unknown jtis are ignored."""
+    known = [(now, seq, jti) for jti in jtis if (seq := _seq_of(jti)) is not None]
+    conn.executemany(
+        f"UPDATE {EVENTS} SET acked = ? WHERE seq = ? AND jti = ? AND acked IS NULL", known
+    )
+    # Raise the floor past every acknowledged event (the poll reads from there).
+    floor = _floor()
+    first = conn.execute(
+        f"SELECT seq FROM {EVENTS} WHERE seq > ? AND acked IS NULL ORDER BY seq LIMIT 1", [floor]
+    ).fetchone()
+    raised = first[0] - 1 if first else last_seq()
+    if raised > floor:
+        _set_state(conn, "poll_floor", raised)
+
+
+def refuse(
+    conn: sqlite3.Connection, receiver: str, errs: dict[str, tuple[str, str | None]], now: float
+) -> None:
+    """Record SETs (by jti) a receiver refused; the poll receiver's count as acknowledged."""
+    for jti, (err, description) in errs.items():
+        conn.execute(
+            f"INSERT INTO {OUTBOX.errors} (seq, receiver, err, description, at)"
+            f" SELECT seq, ?, ?, ?, ? FROM {EVENTS} WHERE seq = ? AND jti = ?",
+            [receiver, err, description, now, _seq_of(jti), jti],
+        )
+    if receiver == POLL:
+        acknowledge(conn, list(errs), now)
+
+
+def _floor() -> int:
+    """Every event up to this sequence is acknowledged by the poll receiver."""
+    return state("poll_floor")
+
+
+# --- push (RFC 8935) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """A push receiver's state: the last sequence delivered, the failed attempts at the next."""
+
+    url: str
+    delivered: int
+    attempts: int
+    next_attempt: float
+
+
+def receiver(url: str) -> Receiver:
+    """A receiver's state; a new receiver starts before the oldest event kept."""
+    sql = f"SELECT url, delivered, attempts, next_attempt FROM {OUTBOX.receivers} WHERE url = ?"
+    found = connection().execute(sql, [url]).fetchone()
+    return Receiver(*found) if found else Receiver(url, 0, 0, 0.0)
+
+
+def after(seq: int, limit: int) -> list[Event]:
+    """The events after a sequence, oldest first."""
+    sql = f"SELECT seq, jti, claims FROM {EVENTS} WHERE seq > ? ORDER BY seq LIMIT ?"
+    return [Event(*r) for r in connection().execute(sql, [seq, limit])]
+
+
+def save_receiver(conn: sqlite3.Connection, state: Receiver, last_error: str | None = None) -> None:
+    """Store a receiver's cursor and retry state."""
+    conn.execute(
+        f"INSERT INTO {OUTBOX.receivers} (url, delivered, attempts, next_attempt, last_error)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET delivered = excluded.delivered,"
+        " attempts = excluded.attempts, next_attempt = excluded.next_attempt,"
+        " last_error = excluded.last_error",
+        [state.url, state.delivered, state.attempts, state.next_attempt, last_error],
+    )
+
+
+def take_lease(
+    conn: sqlite3.Connection, name: str, holder: str, now: float, seconds: float, dead: str | None
+) -> bool:
+    """Hold (or renew) a lease unless another holder's is unexpired; `dead` names a holder
+    known to be gone, whose lease is taken at once."""
+    found = conn.execute(
+        f"SELECT holder, expires FROM {OUTBOX.leases} WHERE name = ?", [name]
+    ).fetchone()
+    if found is not None and found[0] not in (holder, dead) and found[1] > now:
+        return False
+    conn.execute(
+        f"INSERT INTO {OUTBOX.leases} (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT"
+        " (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires",
+        [name, holder, now + seconds],
+    )
+    return True
+
+
+def lease(name: str) -> tuple[str, float] | None:
+    """A lease's holder and expiry (Unix time), expired or not; None if never taken."""
+    sql = f"SELECT holder, expires FROM {OUTBOX.leases} WHERE name = ?"
+    found = connection().execute(sql, [name]).fetchone()
+    return None if found is None else (str(found[0]), float(found[1]))
+
+
+# --- retention -----------------------------------------------------------------------------
+
+
+def prune(
+    conn: sqlite3.Connection, older_than: float, polled: bool, cursor: int | None, limit: int
+) -> int:
+    """Delete events delivered everywhere (acknowledged by the poll receiver when polled, at
+    or before every push cursor) and written before `older_than`; returns how many. The
+    newest event stays, so that no sequence is used twice."""
+    done = "acked IS NOT NULL" if polled else "1"
+    bound = cursor if cursor is not None else 2**62
+    sql = (
+        f"DELETE FROM {EVENTS} WHERE seq IN (SELECT seq FROM {EVENTS} WHERE seq <= ?"
+        f" AND created < ? AND {done} ORDER BY seq LIMIT ?)"
+        f" AND seq < (SELECT max(seq) FROM {EVENTS})"
+    )
+    return conn.execute(sql, [bound, older_than, limit]).rowcount
+
+
+def pending(polled: bool, cursor: int | None) -> int:
+    """How many events some receiver still waits for."""
+    waiting, params = _waiting(polled, cursor)
+    sql = f"SELECT count(*) FROM {EVENTS} WHERE {waiting}"
+    return int(connection().execute(sql, params).fetchone()[0])
+
+
+def drop_oldest(conn: sqlite3.Connection, count: int, polled: bool, cursor: int | None) -> int:
+    """Delete the `count` oldest events some receiver still waits for (never the newest, whose
+    sequence must stay taken); returns how many."""
+    waiting, params = _waiting(polled, cursor)
+    sql = (
+        f"DELETE FROM {EVENTS} WHERE seq IN (SELECT seq FROM {EVENTS}"
+        f" WHERE {waiting} ORDER BY seq LIMIT ?) AND seq < (SELECT max(seq) FROM {EVENTS})"
+    )
+    return conn.execute(sql, [*params, count]).rowcount
+
+
+def _waiting(polled: bool, cursor: int | None) -> tuple[str, list[int]]:
+    """The condition of events some receiver waits for, and its parameters: both read from
+    the lowest of the poll floor and the push cursor, in sequence order."""
+    conditions, params = [], []
+    if polled:
+        conditions.append("(seq > ? AND acked IS NULL)")
+        params.append(_floor())
+    if cursor is not None:
+        conditions.append("seq > ?")
+        params.append(cursor)
+    if not conditions:
+        return "0", []
+    return f"seq > ? AND ({' OR '.join(conditions)})", [min(params), *params]
+
+
+def add_to_counter(conn: sqlite3.Connection, name: str, amount: int) -> int:
+    """Add to a persistent counter; returns its new value."""
+    return int(
+        conn.execute(
+            f"INSERT INTO {OUTBOX.state} (name, value) VALUES (?, ?) ON CONFLICT (name)"
+            " DO UPDATE SET value = value + excluded.value RETURNING value",
+            [name, amount],
+        ).fetchone()[0]
+    )
+
+
+def state(name: str) -> int:
+    """A persistent number (a counter, the poll floor); 0 when never set."""
+    sql = f"SELECT value FROM {OUTBOX.state} WHERE name = ?"
+    found = connection().execute(sql, [name]).fetchone()
+    return int(found[0]) if found else 0
+
+
+def _set_state(conn: sqlite3.Connection, name: str, value: int) -> None:
+    conn.execute(
+        f"INSERT INTO {OUTBOX.state} (name, value) VALUES (?, ?) ON CONFLICT (name)"
+        " DO UPDATE SET value = excluded.value",
+        [name, value],
+    )
+
+
+def errors_of(receiver: str) -> list[tuple[int, str, str | None]]:
+    """The refusals a receiver reported: (seq, err, description), oldest first."""
+    sql = f"SELECT seq, err, description FROM {OUTBOX.errors} WHERE receiver = ? ORDER BY rowid"
+    return [(r[0], r[1], r[2]) for r in connection().execute(sql, [receiver])]

@@ -1,0 +1,164 @@
+"""POST /events/poll (RFC 8936, app/poll.py) and the outbox's upkeep (app/push.py, retention)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from app import outbox, push, tail
+from tests.conftest import ScimClient
+from tests.test_events import EVENTS_AUTH, EVENTS_TOKEN, SECRET, poll, verify
+
+
+def events_on(make_client: Callable[..., ScimClient], **settings: Any) -> ScimClient:
+    settings = {"events_token": EVENTS_TOKEN, "events_secret": SECRET, **settings}
+    return make_client(**settings)
+
+
+def users(client: ScimClient, count: int) -> list[str]:
+    return [client.create_user(f"user{n}")["id"] for n in range(count)]
+
+
+def test_ack_and_redelivery_of_what_was_not_acknowledged(
+    make_client: Callable[..., ScimClient],
+) -> None:
+    c = events_on(make_client, events_redeliver_seconds=0.0)
+    users(c, 3)
+    first = poll(c).json()
+    assert len(first["sets"]) == 3 and first["moreAvailable"] is False
+    one, two, three = first["sets"]
+    again = poll(c, ack=[one]).json()  # two and three were not acknowledged: offered again
+    assert list(again["sets"]) == [two, three]
+    assert poll(c, ack=[two, three]).json() == {"sets": {}, "moreAvailable": False}
+
+
+def test_an_offered_set_waits_for_the_redelivery_delay(
+    make_client: Callable[..., ScimClient],
+) -> None:
+    c = events_on(make_client, events_redeliver_seconds=30.0)
+    users(c, 2)
+    assert len(poll(c).json()["sets"]) == 2
+    assert poll(c).json()["sets"] == {}  # offered, neither acknowledged nor due again yet
+    c.create_user("later")
+    assert len(poll(c).json()["sets"]) == 1  # a new one is due at once
+
+
+def test_max_events_and_more_available(make_client: Callable[..., ScimClient]) -> None:
+    c = events_on(make_client, events_redeliver_seconds=0.0)
+    users(c, 5)
+    page = poll(c, maxEvents=2).json()
+    assert len(page["sets"]) == 2 and page["moreAvailable"] is True
+    acked = list(page["sets"])
+    answer = poll(c, maxEvents=0, ack=acked).json()  # RFC 8936 §2.2: acknowledge only
+    assert answer == {"sets": {}, "moreAvailable": True}
+    rest = poll(c, maxEvents=10).json()
+    assert len(rest["sets"]) == 3 and rest["moreAvailable"] is False
+    assert not set(rest["sets"]) & set(acked)
+
+
+def test_set_errs_are_recorded_logged_and_not_offered_again(
+    make_client: Callable[..., ScimClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    c = events_on(make_client, events_redeliver_seconds=0.0)
+    users(c, 2)
+    bad, good = poll(c).json()["sets"]
+    errs = {bad: {"err": "invalid_key", "description": "Key ID 12345 has been revoked."}}
+    with caplog.at_level(logging.WARNING, logger="app.poll"):
+        assert poll(c, ack=[good], setErrs=errs).json()["sets"] == {}
+    assert "invalid_key" in caplog.text and bad in caplog.text
+    ((_seq, err, description),) = outbox.errors_of(outbox.POLL)
+    assert (err, description) == ("invalid_key", "Key ID 12345 has been revoked.")
+
+
+def test_a_long_poll_is_woken_by_a_write(make_client: Callable[..., ScimClient]) -> None:
+    c = events_on(make_client, events_long_poll_seconds=10.0)
+    answers: list[Any] = []
+
+    def wait() -> None:
+        started = time.monotonic()
+        answers.append((poll(c, returnImmediately=False).json(), time.monotonic() - started))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)
+    written = time.monotonic()
+    user_id = c.create_user("late")["id"]
+    waiter.join(timeout=10)
+    (answer, waited) = answers[0]
+    (token,) = answer["sets"].values()
+    assert verify(token)["sub_id"]["uri"] == f"/Users/{user_id}"
+    assert waited > 0.4 and time.monotonic() - written < 1.0
+
+
+def test_a_long_poll_ends_at_its_bound(make_client: Callable[..., ScimClient]) -> None:
+    c = events_on(make_client, events_long_poll_seconds=0.3)
+    started = time.monotonic()
+    assert poll(c, returnImmediately=False).json() == {"sets": {}, "moreAvailable": False}
+    assert 0.25 < time.monotonic() - started < 3
+
+
+def test_a_poll_body_the_spec_refuses(make_client: Callable[..., ScimClient]) -> None:
+    c = events_on(make_client)
+    answer = c.http.post("/scim/v2/events/poll", json={"maxEvents": -1}, headers=EVENTS_AUTH)
+    assert answer.status_code == 400
+
+
+# --- retention (the deliverer's upkeep) -----------------------------------------------------
+
+
+def upkeep() -> None:
+    asyncio.run(push.Deliverer(asyncio.Event()).upkeep())
+
+
+def test_acknowledged_events_are_pruned_after_retention(
+    make_client: Callable[..., ScimClient],
+) -> None:
+    c = events_on(make_client, events_retention_seconds=0.0, events_redeliver_seconds=0.0)
+    users(c, 3)
+    first, *_ = poll(c).json()["sets"]
+    poll(c, maxEvents=0, ack=[first])
+    time.sleep(0.01)
+    upkeep()
+    assert len(poll(c).json()["sets"]) == 2  # the two unacknowledged ones are kept
+
+
+def test_unacknowledged_events_are_bounded_and_the_oldest_dropped_loudly(
+    make_client: Callable[..., ScimClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    c = events_on(make_client, events_max_pending=3, events_redeliver_seconds=0.0)
+    ids = users(c, 5)
+    with caplog.at_level(logging.ERROR, logger="app.push"):
+        upkeep()
+    assert "EVENTS DROPPED: 2" in caplog.text
+    assert outbox.state("dropped") == 2
+    kept = [verify(t)["sub_id"]["uri"] for t in poll(c).json()["sets"].values()]
+    assert kept == [f"/Users/{i}" for i in ids[2:]]
+
+
+def test_the_tail_prints_one_line_per_event(make_client: Callable[..., ScimClient]) -> None:
+    c = events_on(make_client)
+    user_id = c.create_user("alice@example.com")["id"]
+    c.patch(f"/Users/{user_id}", [{"op": "replace", "value": {"active": False}}])
+    created, deactivated = (tail.line(tail.claims_of(t)) for t in poll(c).json()["sets"].values())
+    assert "create:full" in created and f"/Users/{user_id}" in created
+    assert created.endswith("alice@example.com")
+    assert "patch:full+deactivate" in deactivated and deactivated.endswith("replace active")
+
+
+def test_a_sequence_is_never_used_twice(make_client: Callable[..., ScimClient]) -> None:
+    c = events_on(make_client, events_retention_seconds=0.0)
+    users(c, 3)
+    acked = list(poll(c).json()["sets"])
+    poll(c, maxEvents=0, ack=[*acked, "not-a-jti", "99-nothing"])  # unknown ones are ignored
+    time.sleep(0.01)
+    upkeep()  # all three are delivered and past retention: all but the newest go
+    assert outbox.last_seq() == 3
+    c.create_user("next")
+    (jti,) = poll(c).json()["sets"]
+    assert jti.startswith("4-")  # the push cursors and the poll floor count on it
