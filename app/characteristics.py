@@ -30,7 +30,9 @@ JSON_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a n
 def conform(resource_type: ResourceType, stored: dict[str, Any]) -> None:
     """Check (and bring to their stored form) the declared extensions' values in `stored`."""
     schemas = registry()
-    for urn in resource_type.extensions:
+    if not schemas.declared:
+        return
+    for urn in schemas.extensions.get(resource_type.name, ()):
         if urn not in stored:
             if (resource_type.name, urn) in schemas.required:
                 raise errors.InvalidValue(

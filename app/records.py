@@ -144,8 +144,10 @@ def _unique(resource_type: ResourceType, path: Path, resources: list[dict[str, A
 def check_references(resource_type: ResourceType, stored: dict[str, Any]) -> None:
     """A user's `entitlements` and `roles` values must name records, when a resource type
     of the Entitlement or Role schema is declared (400 invalidValue otherwise)."""
+    if resource_type.name != "User":
+        return
     catalogs = registry().catalogs
-    if not catalogs or resource_type.name != "User":
+    if not catalogs:
         return
     for name, schema in REFERENCES.items():
         named = [t for t in catalogs.values() if t.schema == schema]

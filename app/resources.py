@@ -252,7 +252,7 @@ def schemas_of(resource_type: ResourceType, stored: dict[str, Any]) -> list[str]
     declared or not (app/values.py keeps undeclared ones as sent)."""
     found = [resource_type.schema]
     for key in stored:
-        if key[:4].lower() == "urn:":
+        if ":" in key and key[:4].lower() == "urn:":  # no core attribute name has a colon
             found.append(key)
     return found
 

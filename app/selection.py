@@ -82,8 +82,11 @@ def project(
     resource_type: ResourceType, scim: dict[str, Any], selection: Selection
 ) -> dict[str, Any]:
     """Apply a Selection and the declared `returned` rules to a full SCIM resource."""
-    rules = returned_rules(registry(), resource_type.name)
+    schemas = registry()
     plain = not selection.restricted and not selection.exclude and not selection.excluded_extensions
+    if plain and not schemas.declared:
+        return scim
+    rules = returned_rules(schemas, resource_type.name)
     if plain and not any(urn is None or urn in scim for urn in rules):
         return scim
     out: dict[str, Any] = {}

@@ -91,7 +91,7 @@ def clean(resource_type: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
     """
     stored = _clean_attributes(resource_type.writable, body)
     for key, value in body.items():
-        if key[:4].lower() == "urn:":
+        if ":" in key and key[:4].lower() == "urn:":  # no core attribute name has a colon
             _clean_urn(resource_type, key, value, stored)
     characteristics.conform(resource_type, stored)
     records.check_references(resource_type, stored)
