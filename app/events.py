@@ -33,7 +33,9 @@ EVENT_URIS = [
     f"{PROV}deactivate",
 ]
 
-_txn: tuple[int, str] = (0, "")
+# The write transaction events were last appended in: its number (app/database.py), its txn,
+# and the SCIM base URL of its request (read once: building it from the request is not cheap).
+_txn: tuple[int, str, str] = (0, "", "")
 
 
 def emitted() -> list[str]:
@@ -58,7 +60,9 @@ def check(settings: config.Settings) -> None:
 def before(resource_type: ResourceType, resource_id: str) -> dict[str, Any] | None:
     """The stored resource a PUT or PATCH is about to change (for `active` and `notice`), read
     inside the transaction; None when events are off or it does not exist (the write says so)."""
-    if not config.get().events_on:
+    settings = config.get()
+    # In `full` mode only a user's `active` is compared; `notice` compares every attribute.
+    if not settings.events_on or (resource_type is not USER and settings.events_mode == "full"):
         return None
     try:
         return store.fetch(resource_type, resource_id).resource
@@ -77,7 +81,7 @@ def created(
         return
     if config.get().events_mode == "full":
         extra = {"members": [{"value": m} for m in members]} if members else None
-        base = rendering.base_url()
+        base = _transaction()[1]
         row_meta = meta(resource_type, row.id, row.version, row.created, row.last_modified, base)
         payload: dict[str, Any] = {
             "data": to_scim(resource_type, row.id, row.resource, row_meta, extra)
@@ -162,14 +166,15 @@ def _claims(subject: dict[str, Any], events: dict[str, Any]) -> dict[str, Any]:
     given by app/outbox.py."""
     settings = config.get()
     now = int(time.time())
+    txn, base = _transaction()
     # The issuer names the tenant whose resource changed: its base URL, or SCIM_EVENTS_ISSUER
     # followed by `/tenants/<name>` for a tenant other than the default one (app/tenancy.py).
     issuer = settings.events_issuer
-    issuer = issuer.rstrip("/") + tenancy.current().url_prefix if issuer else rendering.base_url()
+    issuer = issuer.rstrip("/") + tenancy.current().url_prefix if issuer else base
     claims: dict[str, Any] = {
         "iss": issuer,
         "iat": now,
-        "txn": _transaction(),
+        "txn": txn,
         "toe": now,
         "sub_id": subject,
         "events": events,
@@ -192,13 +197,14 @@ def _subject_of(endpoint: str, resource_id: str, external_id: Any) -> dict[str, 
     return subject
 
 
-def _transaction() -> str:
-    """One txn per write transaction (RFC 9967 §2.1): every SET it causes carries the same."""
+def _transaction() -> tuple[str, str]:
+    """The write transaction's txn (RFC 9967 §2.1: every SET it causes carries the same) and
+    the SCIM base URL of its request."""
     global _txn
     number = database.transaction_number()
     if _txn[0] != number:
-        _txn = (number, uuid.uuid4().hex)
-    return _txn[1]
+        _txn = (number, uuid.uuid4().hex, rendering.base_url())
+    return _txn[1], _txn[2]
 
 
 def _mode() -> str:

@@ -185,53 +185,45 @@ def lease(name: str) -> tuple[str, float] | None:
 # --- retention -----------------------------------------------------------------------------
 
 
-def prune(
-    conn: sqlite3.Connection, older_than: float, polled: bool, cursor: int | None, limit: int
-) -> int:
-    """Delete events delivered everywhere (acknowledged by the poll receiver when polled, at
-    or before every push cursor) and written before `older_than`; returns how many. The
-    newest event stays, so that no sequence is used twice."""
-    done = "acked IS NOT NULL" if polled else "1"
-    bound = cursor if cursor is not None else 2**62
+def low_mark(polled: bool, urls: Sequence[str]) -> int:
+    """The lowest sequence that every receiver is past: the poll floor (when polled) and each
+    push receiver's cursor."""
+    marks = [receiver(url).delivered for url in urls] + ([_floor()] if polled else [])
+    return min(marks, default=last_seq())
+
+
+def prune(conn: sqlite3.Connection, older_than: float, low: int, limit: int) -> int:
+    """Delete events every receiver is past (`low_mark`) and written before `older_than`,
+    among the oldest `limit` sequences; returns how many. The newest event stays, so that no
+    sequence is used twice. Reads at most `limit` rows: no index on `created` is needed."""
+    first = conn.execute(f"SELECT min(seq) FROM {EVENTS}").fetchone()[0]
+    if first is None:
+        return 0
     sql = (
-        f"DELETE FROM {EVENTS} WHERE seq IN (SELECT seq FROM {EVENTS} WHERE seq <= ?"
-        f" AND created < ? AND {done} ORDER BY seq LIMIT ?)"
+        f"DELETE FROM {EVENTS} WHERE seq <= ? AND seq < ? AND created < ?"
         f" AND seq < (SELECT max(seq) FROM {EVENTS})"
     )
-    return conn.execute(sql, [bound, older_than, limit]).rowcount
+    return conn.execute(sql, [low, first + limit, older_than]).rowcount
 
 
-def pending(polled: bool, cursor: int | None) -> int:
-    """How many events some receiver still waits for."""
-    waiting, params = _waiting(polled, cursor)
-    sql = f"SELECT count(*) FROM {EVENTS} WHERE {waiting}"
-    return int(connection().execute(sql, params).fetchone()[0])
-
-
-def drop_oldest(conn: sqlite3.Connection, count: int, polled: bool, cursor: int | None) -> int:
-    """Delete the `count` oldest events some receiver still waits for (never the newest, whose
-    sequence must stay taken); returns how many."""
-    waiting, params = _waiting(polled, cursor)
-    sql = (
-        f"DELETE FROM {EVENTS} WHERE seq IN (SELECT seq FROM {EVENTS}"
-        f" WHERE {waiting} ORDER BY seq LIMIT ?) AND seq < (SELECT max(seq) FROM {EVENTS})"
-    )
-    return conn.execute(sql, [*params, count]).rowcount
-
-
-def _waiting(polled: bool, cursor: int | None) -> tuple[str, list[int]]:
-    """The condition of events some receiver waits for, and its parameters: both read from
-    the lowest of the poll floor and the push cursor, in sequence order."""
-    conditions, params = [], []
-    if polled:
-        conditions.append("(seq > ? AND acked IS NULL)")
-        params.append(_floor())
-    if cursor is not None:
-        conditions.append("seq > ?")
-        params.append(cursor)
-    if not conditions:
-        return "0", []
-    return f"seq > ? AND ({' OR '.join(conditions)})", [min(params), *params]
+def skip_to(conn: sqlite3.Connection, seq: int, polled: bool, urls: Sequence[str]) -> int:
+    """Drop the events some receiver still waits for up to `seq` (never the newest), and move
+    the poll floor and the push cursors there; returns how many were dropped."""
+    low = low_mark(polled, urls)
+    conditions = (["acked IS NULL"] if polled else []) + (["1"] if urls else [])
+    waiting = " OR ".join(conditions) or "0"
+    dropped = conn.execute(
+        f"DELETE FROM {EVENTS} WHERE seq > ? AND seq <= ? AND ({waiting})"
+        f" AND seq < (SELECT max(seq) FROM {EVENTS})",
+        [low, seq],
+    ).rowcount
+    if polled and seq > _floor():
+        _set_state(conn, "poll_floor", seq)
+    for url in urls:
+        state = receiver(url)
+        if state.delivered < seq:
+            save_receiver(conn, Receiver(url, seq, 0, 0.0), "events dropped")
+    return dropped
 
 
 def add_to_counter(conn: sqlite3.Connection, name: str, amount: int) -> int:

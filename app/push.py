@@ -171,20 +171,20 @@ class Deliverer:
             return
         self.next_upkeep = time.monotonic() + UPKEEP_SECONDS
         settings = config.get()
-        polled = settings.events_token is not None
-        cursors = [outbox.receiver(url).delivered for url in settings.events_push_urls]
-        cursor = min(cursors) if cursors else None
+        polled, urls = settings.events_token is not None, settings.events_push_urls
         older_than = time.time() - settings.events_retention_seconds
         async with database.write() as conn:
-            pruned = outbox.prune(conn, older_than, polled, cursor, PRUNE_BATCH)
+            pruned = outbox.prune(conn, older_than, outbox.low_mark(polled, urls), PRUNE_BATCH)
         if pruned == PRUNE_BATCH:
             self.next_upkeep = time.monotonic()  # more to prune: again at the next round
-        excess = outbox.pending(polled, cursor) - settings.events_max_pending
-        if excess > 0:
+        # At most this many wait (a few may be acknowledged out of order): no row is counted.
+        waiting = outbox.last_seq() - outbox.low_mark(polled, urls)
+        if waiting > settings.events_max_pending:
+            keep_from = outbox.last_seq() - settings.events_max_pending
             async with database.write() as conn:
-                dropped = outbox.drop_oldest(conn, excess, polled, cursor)
+                dropped = outbox.skip_to(conn, keep_from, polled, urls)
                 total = outbox.add_to_counter(conn, "dropped", dropped)
-            log.error(
+            log.error(  # loud: a receiver is losing events
                 "EVENTS DROPPED: %d undelivered events over SCIM_EVENTS_MAX_PENDING=%d were"
                 " deleted, oldest first (%d dropped in all); is the receiver down?",
                 dropped, settings.events_max_pending, total,

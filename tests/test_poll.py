@@ -162,3 +162,21 @@ def test_a_sequence_is_never_used_twice(make_client: Callable[..., ScimClient]) 
     c.create_user("next")
     (jti,) = poll(c).json()["sets"]
     assert jti.startswith("4-")  # the push cursors and the poll floor count on it
+
+
+def test_a_push_receiver_that_is_down_is_bounded_too(
+    make_client: Callable[..., ScimClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    down = "http://127.0.0.1:9/events"  # the discard port: nothing listens
+    c = make_client(
+        events_push_urls=(down,),
+        events_secret=SECRET,
+        events_max_pending=2,
+        events_push_backoff_seconds=100.0,
+    )
+    users(c, 4)
+    with caplog.at_level(logging.ERROR, logger="app.push"):
+        upkeep()
+    assert "EVENTS DROPPED: 2" in caplog.text
+    assert outbox.receiver(down).delivered == 2  # it will get events 3 and 4 when it is back
+    assert outbox.after(outbox.receiver(down).delivered, 10)[0].seq == 3
