@@ -93,7 +93,7 @@ _SHARED = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 }
-settings.register_profile("fast", max_examples=150, **_SHARED)
+settings.register_profile("fast", max_examples=100, **_SHARED)
 settings.register_profile("thorough", max_examples=500, **_SHARED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
