@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +14,10 @@ from app.operations import parse_operations
 from app.resources import USER
 from app.values import clean, normalize_primary
 from tests.conftest import ScimClient
+
+# Property tests: the tables in test_query.py / test_patch.py cover each behaviour in the fast
+# tier; these search for what the tables missed, at the thorough example count, in make test-all.
+pytestmark = pytest.mark.slow
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 TYPES = ["work", "home", "other"]
