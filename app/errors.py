@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from jsonschema.exceptions import ValidationError
 from starlette.exceptions import HTTPException
 
 from app import config, deadline
@@ -130,17 +129,6 @@ def render(
     )
 
 
-def _wrong_schemas(cause: BaseException | None) -> bool:
-    """A body whose `schemas` is missing or is not the message's URN (RFC 7644 §3.4.3, §3.5.2:
-    the request "MUST" name its message schema); the spec pins it, this names the error."""
-    if not isinstance(cause, ValidationError):
-        return False
-    path = list(cause.absolute_path)
-    if path:
-        return bool(path[0] == "schemas")
-    return cause.validator == "required" and "'schemas'" in cause.message
-
-
 def _empty_body(detail: str) -> bool:
     lowered = detail.lower()
     return "requestbody is required" in lowered or "must not be empty" in lowered
@@ -158,10 +146,10 @@ async def problem_handler(_request: ConnexionRequest, exc: Exception) -> Connexi
         # lists filter errors as invalidFilter (RFC 7644 §3.4.3 refers to §3.4.2.2).
         scim_type = "invalidFilter"
     elif status == 400:
-        # Connexion raises its 400 from inside `except JSONDecodeError` for malformed JSON, and
-        # inside `except ValidationError` for a body the spec refuses.
+        # Connexion raises its 400 from inside `except JSONDecodeError` for malformed JSON (a
+        # body the spec refuses is a ScimError from app/validation.py, which knows the path).
         malformed = isinstance(exc.__context__, json.JSONDecodeError)
-        syntax = malformed or _empty_body(detail) or _wrong_schemas(exc.__context__)
+        syntax = malformed or _empty_body(detail)
         scim_type = "invalidSyntax" if syntax else "invalidValue"
     else:
         scim_type = None
