@@ -24,12 +24,14 @@ serve: $(STAMP)
 events: $(STAMP)
 	$(BIN)/python -m app.events tail
 
-# The fast tier: every protocol behaviour, in-process, under 30 s.
+# The fast tier: every protocol behaviour, in-process, under 30 s, spread over one pytest-xdist
+# worker per core (TEST_WORKERS).
+TEST_WORKERS ?= auto
 test: $(STAMP)
 	@if command -v chromium >/dev/null; then state="Chromium is installed"; \
 	else state="Chromium is not installed: make chromium"; fi; \
 	echo "make test: the fast tier; the console's browser test runs in make test-all ($$state)"
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Everything: the fast tier plus the tests that start servers or fuzz (marked slow), with the
 # property tests at their thorough example counts. CI runs this.

@@ -7,17 +7,19 @@ from typing import Any
 import pytest
 
 from app import database, passwords
-from tests.conftest import USER_SCHEMA, ScimClient, assert_scim_error
+from tests.conftest import USER_SCHEMA, ScimClient, assert_scim_error, seed_users
 
 
 @pytest.fixture
 def thirty(client: ScimClient) -> ScimClient:
-    for i in range(30):
-        client.create_user(
-            f"user{i:02d}@example.com",
-            name={"givenName": f"G{29 - i:02d}", "familyName": "F"},
-            active=i % 2 == 0,
-        )
+    seed_users(
+        {
+            "userName": f"user{i:02d}@example.com",
+            "name": {"givenName": f"G{29 - i:02d}", "familyName": "F"},
+            "active": i % 2 == 0,
+        }
+        for i in range(30)
+    )
     return client
 
 
