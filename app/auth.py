@@ -35,8 +35,12 @@ def _configured(token: str) -> bool:
 
 def events_token_info(token: str) -> dict[str, str] | None:
     """The poll endpoint's check: SCIM_EVENTS_TOKEN only, never an IdP's token (and the
-    IdP's check above never accepts this one: app/events.py `check` keeps them apart)."""
+    IdP's check above never accepts this one: app/events.py `check` keeps them apart). It opens
+    the poll of every tenant that exists: the receiver is the vendor's app, not a tenant's."""
     known = config.get().events_token
-    if known and hmac.compare_digest(token.encode(), known.encode()):
-        return {"sub": "events-receiver"}
-    return None
+    if not known or not hmac.compare_digest(token.encode(), known.encode()):
+        return None
+    tenant = tenancy.name()
+    if tenant != tenancy.DEFAULT and not tenant_store.exists(tenant):
+        return None  # as for the IdP's tokens: an unknown tenant's URL is a 401
+    return {"sub": "events-receiver", "tenant": tenant}

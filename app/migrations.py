@@ -166,6 +166,15 @@ STEPS: list[str] = [
         value INTEGER NOT NULL  -- "dropped": events dropped over SCIM_EVENTS_MAX_PENDING
     );
     """,
+    # 6: each tenant polls its own events. The index holds only the events its poll receiver
+    # has not acknowledged (a bounded few), so a poll, and a waiting poll's look for new ones,
+    # read that tenant's due events without walking the acknowledged ones; the poll floor that
+    # did this for one shared feed goes.
+    """
+    ALTER TABLE events ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX ix_events_unacked ON events(tenant, seq) WHERE acked IS NULL;
+    DELETE FROM event_state WHERE name = 'poll_floor';
+    """,
 ]
 
 

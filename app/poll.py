@@ -1,15 +1,17 @@
 """POST /events/poll (RFC 8936): the app takes its SETs, acknowledges them, reports errors.
 
-One poll receiver, authenticated by SCIM_EVENTS_TOKEN (app/auth.py `events_token_info`);
-without that setting the endpoint answers 404 (`EventsGate`). Delivery is at least once: an
+One poll receiver per tenant, at the tenant's base URL (`/scim/v2/tenants/<name>/events/poll`;
+the plain base is the default tenant's), each seeing its tenant's events only, all
+authenticated by SCIM_EVENTS_TOKEN (app/auth.py `events_token_info`); without that setting
+the endpoint answers 404 (`EventsGate`). Delivery is at least once: an
 event offered and not acknowledged is offered again once SCIM_EVENTS_REDELIVER_SECONDS have
 passed (0: at the next poll). SETs are offered oldest first, so a receiver that applies them
 in the order of `sets` applies each resource's changes in order.
 
 A long poll (`returnImmediately` false, the default) waits up to SCIM_EVENTS_LONG_POLL_SECONDS.
-Workers are separate processes, so a waiting poll watches the outbox's newest sequence every
-WAKE_SECONDS: one indexed read of the last b-tree entry, so a write in any worker wakes it
-within 50 ms, with no file, pipe or signal to clean up after a crash.
+Workers are separate processes, so a waiting poll watches its tenant's newest unacknowledged
+event every WAKE_SECONDS: one read of the last entry of an index, so a write in any worker
+wakes it within 50 ms, with no file, pipe or signal to clean up after a crash.
 """
 
 from __future__ import annotations
@@ -82,11 +84,11 @@ async def _take(limit: int, until: float | None) -> tuple[list[outbox.Event], bo
 
 async def _wait_for_new(until: float) -> None:
     """Return when an event is written (by any worker), at `until`, or after RECHECK_SECONDS."""
-    seen = outbox.last_seq()
+    seen = outbox.newest_unacknowledged()
     stop = min(until, time.monotonic() + RECHECK_SECONDS)
     while time.monotonic() < stop:
         await asyncio.sleep(WAKE_SECONDS)
-        if outbox.last_seq() != seen:
+        if outbox.newest_unacknowledged() != seen:
             return
 
 

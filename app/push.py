@@ -173,8 +173,9 @@ class Deliverer:
         settings = config.get()
         polled, urls = settings.events_token is not None, settings.events_push_urls
         older_than = time.time() - settings.events_retention_seconds
+        pushed_to = outbox.low_mark(False, urls)  # every event, when nothing is pushed
         async with database.write() as conn:
-            pruned = outbox.prune(conn, older_than, outbox.low_mark(polled, urls), PRUNE_BATCH)
+            pruned = outbox.prune(conn, older_than, polled, pushed_to, PRUNE_BATCH)
         if pruned == PRUNE_BATCH:
             self.next_upkeep = time.monotonic()  # more to prune: again at the next round
         # At most this many wait (a few may be acknowledged out of order): no row is counted.

@@ -119,19 +119,21 @@ def key_of(table: Table, resource: dict[str, object]) -> str:
 
 @dataclass(frozen=True)
 class Outbox:
-    """The security events' tables (app/outbox.py; migration step 4).
+    """The security events' tables (app/outbox.py; migration steps 5 and 6).
 
     `events` is the outbox: one row per SET, appended in the write transaction of the change
-    it describes; `seq` (never reused) is the order of the changes. A tenant column, when
-    tenants come, goes on `events`, `event_receivers` and `event_state`, with a `(tenant, seq)`
-    index on `events`.
+    it describes; `seq` (never reused) is the order of the changes. `tenant` names whose change
+    it was: each tenant's poll (under its base URL) reads its own rows, through the index of
+    the rows not yet acknowledged. Push receivers are the server's and get every tenant's.
     """
 
     events: str = "events"
     errors: str = "event_errors"  # SETs a receiver refused (push 400, poll setErrs)
     receivers: str = "event_receivers"  # per push URL: the last sequence delivered, the retries
     leases: str = "event_leases"  # which process delivers (push) and prunes
-    state: str = "event_state"  # the poll floor; events dropped over SCIM_EVENTS_MAX_PENDING
+    state: str = "event_state"  # counters: events dropped over SCIM_EVENTS_MAX_PENDING
+    tenant: str = "tenant"  # on events: the tenant whose change it was (app/tenancy.py)
+    unacked_index: str = "ix_events_unacked"  # (tenant, seq) of events not yet acknowledged
 
 
 OUTBOX = Outbox()

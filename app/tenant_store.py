@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app import database, errors, tenancy
+from app import database, errors, outbox, tenancy
 from app.tables import GROUPS, TENANTS_TABLE, TOKENS_TABLE, USERS, Table
 
 MAX_LIVE_TOKENS = 2
@@ -154,13 +154,21 @@ def revoke(name: str, prefix: str) -> None:
         conn.execute(f"DELETE FROM {TOKENS_TABLE} WHERE hash = ?", [found[0][0]])
 
 
+def exists(name: str) -> bool:
+    """Whether a tenant of this name exists."""
+    sql = f"SELECT 1 FROM {TENANTS_TABLE} WHERE name = ?"
+    return database.connection().execute(sql, [name]).fetchone() is not None
+
+
 def remove(name: str) -> None:
-    """Delete a tenant and everything it holds (ON DELETE CASCADE)."""
+    """Delete a tenant and everything it holds (ON DELETE CASCADE); its events stay for the
+    push receivers and retention, no longer waiting for its poll receiver."""
     if name == tenancy.DEFAULT:
         raise errors.InvalidValue("the default tenant cannot be removed")
     with database.write_sync() as conn:
         _require(conn, name)
         conn.execute(f"DELETE FROM {TENANTS_TABLE} WHERE name = ?", [name])
+        outbox.give_up_polls_of(conn, name, time.time())
 
 
 def set_rate_limit(name: str, rate: float | None) -> None:

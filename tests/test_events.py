@@ -28,10 +28,10 @@ def events_client(make_client: Callable[..., ScimClient]) -> ScimClient:
     )
 
 
-def poll(client: ScimClient, **body: Any) -> Any:
-    """POST /events/poll with the events token; returnImmediately unless said otherwise."""
+def poll(client: ScimClient, base: str = "/scim/v2", **body: Any) -> Any:
+    """POST <base>/events/poll with the events token; returnImmediately unless said otherwise."""
     body.setdefault("returnImmediately", True)
-    return client.http.post("/scim/v2/events/poll", json=body, headers=EVENTS_AUTH)
+    return client.http.post(f"{base}/events/poll", json=body, headers=EVENTS_AUTH)
 
 
 def drain(client: ScimClient) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -11,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from app import outbox, push, tail
-from tests.conftest import ScimClient
+from app import outbox, push, tail, tenant_store
+from tests.conftest import ScimClient, assert_scim_error
 from tests.test_events import EVENTS_AUTH, EVENTS_TOKEN, SECRET, poll, verify
+from tests.test_tenants import ACME, GLOBEX, TenantClient
 
 
 def events_on(make_client: Callable[..., ScimClient], **settings: Any) -> ScimClient:
@@ -107,6 +109,73 @@ def test_a_poll_body_the_spec_refuses(make_client: Callable[..., ScimClient]) ->
     c = events_on(make_client)
     answer = c.http.post("/scim/v2/events/poll", json={"maxEvents": -1}, headers=EVENTS_AUTH)
     assert answer.status_code == 400
+
+
+# --- tenants: each polls its own feed ----------------------------------------------------------
+
+
+@pytest.fixture
+def acme(make_client: Callable[..., ScimClient], monkeypatch: Any) -> TenantClient:
+    """Events on (redelivery at once, no retention delay), tenants acme and globex."""
+    monkeypatch.setattr(tenant_store, "CACHE_SECONDS", 0.0)
+    c = events_on(
+        make_client,
+        events_redeliver_seconds=0.0,
+        events_retention_seconds=0.0,
+        events_long_poll_seconds=0.3,
+    )
+    tenant_store.add("globex")
+    return TenantClient(c, ACME, tenant_store.add("acme"))
+
+
+def uris(answer: Any) -> list[str]:
+    return [verify(token)["sub_id"]["uri"] for token in answer.json()["sets"].values()]
+
+
+def test_each_tenant_polls_its_own_events(acme: TenantClient) -> None:
+    c = ScimClient(acme.http)
+    alice = acme.create_user("alice")["id"]
+    bob = c.create_user("bob")["id"]
+    mine = poll(c, ACME)
+    assert uris(mine) == [f"/Users/{alice}"]
+    assert [verify(t)["iss"] for t in mine.json()["sets"].values()] == [f"http://testserver{ACME}"]
+    assert uris(poll(c)) == [f"/Users/{bob}"]  # the default tenant's feed, at the plain base
+    assert poll(c, GLOBEX).json() == {"sets": {}, "moreAvailable": False}
+    # An acknowledgement sent to another tenant's feed acknowledges nothing.
+    assert poll(c, GLOBEX, maxEvents=0, ack=list(mine.json()["sets"])).status_code == 200
+    assert list(poll(c, ACME).json()["sets"]) == list(mine.json()["sets"])
+
+
+def test_an_unknown_or_removed_tenants_poll_is_refused(acme: TenantClient) -> None:
+    c = ScimClient(acme.http)
+    assert_scim_error(poll(c, "/scim/v2/tenants/nobody"), 401)
+    acme.create_user("alice")
+    tenant_store.remove("acme")
+    assert_scim_error(poll(c, ACME), 401)
+    # Its event stays for push receivers and retention, waiting for no poll receiver.
+    assert outbox.low_mark(True, ()) == outbox.last_seq()
+
+
+def test_a_long_poll_is_not_woken_by_another_tenants_write(acme: TenantClient) -> None:
+    c = ScimClient(acme.http)
+    threading.Timer(0.1, lambda: c.create_user("elsewhere")).start()
+    started = time.monotonic()
+    answer = poll(c, ACME, returnImmediately=False)
+    assert answer.json() == {"sets": {}, "moreAvailable": False}
+    assert time.monotonic() - started >= 0.25  # it waited its whole bound (0.3 s)
+
+
+def test_a_tenant_nobody_polls_does_not_keep_the_others_events(acme: TenantClient) -> None:
+    c = ScimClient(acme.http)
+    users(c, 2)
+    never_polled = acme.create_user("never-polled")["id"]
+    newest = c.create_user("newest")["id"]
+    first_two = list(poll(c).json()["sets"])[:2]
+    poll(c, maxEvents=0, ack=first_two)
+    time.sleep(0.01)
+    upkeep()  # the acknowledged two are past retention; the newest event always stays
+    kept = [json.loads(event.claims)["sub_id"]["uri"] for event in outbox.after(0, 10)]
+    assert kept == [f"/Users/{never_polled}", f"/Users/{newest}"]
 
 
 # --- retention (the deliverer's upkeep) -----------------------------------------------------

@@ -76,3 +76,24 @@ def test_every_mapped_attribute_is_an_attribute_of_the_resource_type(name: str) 
     for attr in [*table.memberships, *table.value_indexes, *table.stored_elsewhere]:
         assert attr in resource_type.attributes, attr
     assert table.key_attribute.lower() in table.columns
+
+
+def test_the_outbox_tables_and_the_index_each_tenants_poll_reads(
+    migrated: sqlite_utils.Database,
+) -> None:
+    outbox = tables.OUTBOX
+    for name in (outbox.events, outbox.errors, outbox.receivers, outbox.leases, outbox.state):
+        assert name in migrated.table_names()
+    assert outbox.tenant in columns(migrated, outbox.events)
+    indexes = {index.name: index.columns for index in migrated[outbox.events].indexes}
+    assert indexes[outbox.unacked_index] == [outbox.tenant, "seq"]
+    # A poll's reads of its tenant's due events use it (not a walk of the acknowledged ones).
+    due = "tenant = ? AND acked IS NULL AND (offered IS NULL OR offered <= ?)"
+    for sql in (
+        f"SELECT seq FROM events WHERE {due} ORDER BY seq LIMIT 10",
+        "SELECT max(seq) FROM events WHERE tenant = ? AND acked IS NULL",
+    ):
+        plan = [
+            row[3] for row in migrated.execute(f"EXPLAIN QUERY PLAN {sql}", [1] * sql.count("?"))
+        ]
+        assert plan == [f"SEARCH events USING INDEX {outbox.unacked_index} (tenant=?)"], sql
