@@ -61,10 +61,13 @@ def before(resource_type: ResourceType, resource_id: str) -> dict[str, Any] | No
     """The stored resource a PUT or PATCH is about to change (for `active` and `notice`), read
     inside the transaction; None when events are off or it does not exist (the write says so)."""
     settings = config.get()
-    # In `full` mode only a user's `active` is compared; `notice` compares every attribute.
-    if not settings.events_on or (resource_type is not USER and settings.events_mode == "full"):
+    if not settings.events_on:
         return None
-    try:
+    if settings.events_mode == "full":  # only a user's `active` is compared: read it alone
+        if resource_type is not USER:
+            return None
+        return {"active": store.attribute_of(USER, resource_id, "active")}
+    try:  # `notice` compares every attribute
         return store.fetch(resource_type, resource_id).resource
     except errors.NotFound:
         return None

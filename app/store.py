@@ -76,6 +76,15 @@ def _by_id(
     return conn.execute(sql, [tenancy.name(), resource_id]).fetchone()
 
 
+def attribute_of(resource_type: ResourceType, resource_id: str, name: str) -> Any:
+    """One top-level attribute of a stored resource, read without parsing the rest of it;
+    None when it is absent or there is no such resource."""
+    table = resource_type.table
+    sql = f"SELECT resource -> ? FROM {table.name} WHERE {table.tenant} = ? AND id = ?"
+    found = connection().execute(sql, [f"$.{name}", tenancy.name(), resource_id]).fetchone()
+    return None if found is None or found[0] is None else orjson.loads(found[0])
+
+
 def exists(resource_type: ResourceType, resource_id: str) -> bool:
     """Whether a resource with this id exists."""
     return _by_id(connection(), resource_type, "1", resource_id) is not None

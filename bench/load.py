@@ -20,15 +20,16 @@ BULK_SIZE = 100  # users per POST /Bulk in bulk_create
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named request mix: its Lua `request()` and whether it runs against the ceiling app
-    (or against a second server whose journal is off, to measure what the journal costs)."""
+    """A named request mix: its Lua `request()` and whether it runs against the ceiling app,
+    or against a variant of the server on the same database (bench/run.py VARIANTS: the
+    journal off, security events on), to measure what that capability costs."""
 
     name: str
     lua: str
     ceiling: bool = False
     creates: bool = False  # adds users that must be pruned after the run
     extended: bool = False  # needs the users seeded with examples/schemas' custom extension
-    journal_off: bool = False
+    variant: str = ""  # "" (the server as configured), or a key of bench/run.py VARIANTS
 
 
 @dataclass(frozen=True)
@@ -269,8 +270,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("tenant_lookup", TENANT_LOOKUP),
         Scenario("custom_lookup", CUSTOM_LOOKUP, extended=True),
         Scenario("get", GET),
-        Scenario("lookup_nojournal", LOOKUP, journal_off=True),
-        Scenario("get_nojournal", GET, journal_off=True),
+        Scenario("lookup_nojournal", LOOKUP, variant="nojournal"),
+        Scenario("get_nojournal", GET, variant="nojournal"),
         Scenario("create", CREATE, creates=True),
         Scenario("create_nopw", CREATE, creates=True),
         Scenario("bulk_create", BULK_CREATE, creates=True),
@@ -283,6 +284,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("member_add_empty", MEMBER),
         Scenario("group_lookup", GROUP_LOOKUP),
         Scenario("members_lookup", MEMBERS_LOOKUP),
+        # Each write again, against the server with security events on (issue 17).
+        Scenario("deactivate+events", DEACTIVATE, variant="events"),
+        Scenario("replace+events", REPLACE, variant="events"),
+        Scenario("member_add+events", MEMBER, variant="events"),
+        Scenario("create_nopw+events", CREATE, creates=True, variant="events"),
     ]
 }
 
@@ -305,14 +311,15 @@ def script(
     scenario: Scenario, directory: Path, manifest: Manifest, token: str, tag: str, load: Load
 ) -> Path:
     """Write the scenario's Lua file; `tag` makes created userNames unique per run."""
-    big = scenario.name == "member_add"
+    twin = scenario.name.split("+")[0]  # a variant's requests are its twin's ("member_add")
+    big = twin == "member_add"
     constants = {
         "DATA": str(directory),
         "TOKEN": token,
         "BASE": "/scim/v2",
         "USERS": len(manifest.users),
         "PREFIX": f"new-{tag}-",
-        "PASSWORD": "1mz050nq" if scenario.name == "create" else False,
+        "PASSWORD": "1mz050nq" if twin == "create" else False,
         "GROUP": manifest.big_group if big else manifest.empty_group,
         "MEMBERS_FILE": "big_members.txt" if big else "all_users.txt",
         "REMOVE_FIRST": big,  # the big group's pool are its members

@@ -41,9 +41,20 @@ EXAMPLES = str(ROOT / "examples" / "schemas")
 
 BENCH_ORDER = [
     "ceiling", "lookup", "lookup_nojournal", "custom_lookup", "get", "get_nojournal",
-    "group_lookup", "members_lookup", "first_page", "page", "deep_page", "deactivate", "replace",
-    "member_add", "member_add_empty", "create", "create_nopw", "bulk_create",
+    "group_lookup", "members_lookup", "first_page", "page", "deep_page",
+    "deactivate", "deactivate+events", "replace", "replace+events",
+    "member_add", "member_add+events", "member_add_empty", "create",
+    "create_nopw", "create_nopw+events", "bulk_create",
 ]  # fmt: skip
+# Variants of the server on the same database, each started when a chosen scenario needs it:
+# a capability measured on and off in the same run (bench/README.md).
+VARIANTS = {
+    "nojournal": {"SCIM_JOURNAL_SIZE": "0"},  # issue 14: what the journal costs
+    "events": {  # issue 17: what recording security events costs a write
+        "SCIM_EVENTS_TOKEN": secrets.token_urlsafe(24),
+        "SCIM_EVENTS_SECRET": secrets.token_urlsafe(32),
+    },
+}
 SCALE_ORDER = [
     "ceiling", "lookup", "get", "members_lookup", "member_add", "member_add_empty",
     "first_page", "page", "deep_page",
@@ -85,16 +96,13 @@ class Session:
     ceiling: server.Server
     token: str
     wrk: str
-    quiet: server.Server | None = None  # the same server with its journal off (issue 14)
+    variants: dict[str, server.Server]  # VARIANTS' servers the chosen scenarios need
 
     def target(self, scenario: load.Scenario) -> server.Server:
         """The server a scenario's requests go to."""
         if scenario.ceiling:
             return self.ceiling
-        if scenario.journal_off:
-            assert self.quiet is not None
-            return self.quiet
-        return self.scim
+        return self.variants[scenario.variant] if scenario.variant else self.scim
 
 
 def options(argv: list[str], env: dict[str, str]) -> Options:
@@ -177,16 +185,16 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
                 "/scim/v2/Users", token, directory / "ceiling.log",
             )
         )  # fmt: skip
-        quiet = None
-        if any(load.SCENARIOS[name].journal_off for name in opts.scenarios):
-            quiet = stack.enter_context(
+        variants = {}
+        for variant in sorted({load.SCENARIOS[name].variant for name in opts.scenarios} - {""}):
+            variants[variant] = stack.enter_context(
                 server.serve(
                     "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
-                    | _server_settings(opts) | {"SCIM_JOURNAL_SIZE": "0"},
-                    "/scim/v2/ServiceProviderConfig", token, directory / "scim-nojournal.log",
+                    | _server_settings(opts) | VARIANTS[variant],
+                    "/scim/v2/ServiceProviderConfig", token, directory / f"scim-{variant}.log",
                 )
             )  # fmt: skip
-        current = Session(directory, db, manifest, scim, ceiling, token, wrk, quiet)
+        current = Session(directory, db, manifest, scim, ceiling, token, wrk, variants)
         for name in ("ceiling", "lookup") if opts.warmup > 0 else ():
             _wrk(current, opts, name, "warmup", opts.warmup)
         yield current
@@ -227,7 +235,8 @@ def rounds(current: Session, opts: Options) -> list[list[Result]]:
     for number in range(1, opts.rounds + 1):
         results = []
         for name in opts.scenarios:
-            result = measure(current, opts, name, f"r{number}{name.replace('_', '')}")
+            tag = "".join(c for c in name if c.isalnum())
+            result = measure(current, opts, name, f"r{number}{tag}")
             print(f"  round {number}/{opts.rounds}  {report.line(result)}", flush=True)
             results.append(result)
         done.append(results)
