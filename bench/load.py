@@ -52,6 +52,10 @@ class Result:
     p50_ms: float
     p99_ms: float
     cpu_seconds: float
+    # The ceiling's windows on either side of this one (their mean): bench/run.py interleaves
+    # them, so that machine noise hits a scenario and its reference alike.
+    ceiling_rps: float = 0.0
+    ceiling_cpu_per_1k: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -338,16 +342,31 @@ def script(
 
 def run(wrk: str, script_path: Path, url: str, seconds: int, load: Load) -> dict[str, float]:
     """One closed-loop wrk run; the numbers its done() hook printed."""
-    command = [
-        wrk, f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds}s", "--timeout", "30s",
-        "-s", str(script_path), url,
-    ]  # fmt: skip
-    finished = subprocess.run(command, capture_output=True, text=True, check=False)
-    for line in finished.stdout.splitlines():
+    (found,) = run_together(wrk, [(script_path, url, load)], seconds)
+    return found
+
+
+def run_together(
+    wrk: str, jobs: list[tuple[Path, str, Load]], seconds: int
+) -> list[dict[str, float]]:
+    """wrk runs side by side for the same seconds (a mixed load); each one's numbers."""
+    started = []
+    for script_path, url, load in jobs:
+        command = [
+            wrk, f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds}s", "--timeout", "30s",
+            "-s", str(script_path), url,
+        ]  # fmt: skip
+        pipe = subprocess.PIPE
+        started.append(subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True))
+    return [_numbers(process, *process.communicate()) for process in started]
+
+
+def _numbers(process: subprocess.Popen[str], stdout: str, stderr: str) -> dict[str, float]:
+    for line in stdout.splitlines():
         if line.startswith("BENCH_RESULT "):
             parsed: dict[str, float] = json.loads(line.removeprefix("BENCH_RESULT "))
             return parsed
-    raise RuntimeError(f"wrk failed ({finished.returncode}):\n{finished.stdout}\n{finished.stderr}")
+    raise RuntimeError(f"wrk failed ({process.returncode}):\n{stdout}\n{stderr}")
 
 
 def _lua(value: object) -> str:

@@ -3,7 +3,8 @@
     .venv/bin/python bench/run.py [--scale] [--scenarios a,b] [--no-install] [--results DIR]
 
 Knobs (environment): WORKERS (2), BENCH_USERS (10000), BENCH_MEMBERS (10000),
-BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
+BENCH_DURATION (seconds per scenario, 10), BENCH_CEILING_DURATION (seconds of each ceiling
+window between scenarios, half BENCH_DURATION), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
 BENCH_THREADS (1), BENCH_WARMUP (seconds, 2),
 BENCH_SCALE_SIZES ("1000:100,10000:10000,100000:100000"), BENCH_TENANTS ("100:1000": that
 many tenants of that many users beside the default one, for tenant_lookup); SCIM_SYNCHRONOUS,
@@ -18,12 +19,13 @@ import json
 import os
 import platform
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,7 @@ class Options:
     users: int
     members: int
     duration: int
+    ceiling_duration: int  # each interleaved window of the ceiling
     rounds: int
     connections: int
     threads: int
@@ -125,6 +128,8 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         users=int(env.get("BENCH_USERS", "10000")),
         members=int(env.get("BENCH_MEMBERS", "10000")),
         duration=int(env.get("BENCH_DURATION", "10")),
+        ceiling_duration=int(env.get("BENCH_CEILING_DURATION", "0"))
+        or max(1, int(env.get("BENCH_DURATION", "10")) // 2),
         rounds=int(env.get("BENCH_ROUNDS", "3")),
         connections=int(env.get("BENCH_CONNECTIONS", "16")),
         threads=int(env.get("BENCH_THREADS", "1")),
@@ -200,12 +205,15 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         yield current
 
 
-def measure(current: Session, opts: Options, name: str, tag: str) -> Result:
-    """One scenario for BENCH_DURATION seconds; server CPU sampled around the wrk run."""
+def measure(
+    current: Session, opts: Options, name: str, tag: str, seconds: int | None = None
+) -> Result:
+    """One scenario for BENCH_DURATION seconds (or `seconds`); server CPU sampled around the
+    wrk run."""
     scenario = load.SCENARIOS[name]
     target = current.target(scenario)
     before = target.cpu_seconds()
-    raw = _wrk(current, opts, name, tag, opts.duration)
+    raw = _wrk(current, opts, name, tag, seconds or opts.duration)
     cpu = target.cpu_seconds() - before
     if scenario.creates:
         seed.prune(current.db, "new-", opts.schemas_dir)  # the next round: the seeded users
@@ -230,24 +238,74 @@ def _wrk(current: Session, opts: Options, name: str, tag: str, seconds: int) -> 
 
 
 def rounds(current: Session, opts: Options) -> list[list[Result]]:
-    """BENCH_ROUNDS rounds of every chosen scenario, the ceiling first in each round."""
+    """BENCH_ROUNDS rounds of every chosen scenario, with a window of the ceiling before the
+    first and after each (BENCH_CEILING_DURATION): a scenario is set against the mean of the
+    ceiling windows on either side of it. A round's "ceiling" row is their median."""
     done: list[list[Result]] = []
     for number in range(1, opts.rounds + 1):
+        ceiling = [_ceiling_window(current, opts, number, 0)]
         results = []
-        for name in opts.scenarios:
+        for name in opts.scenarios[1:]:
             tag = "".join(c for c in name if c.isalnum())
             result = measure(current, opts, name, f"r{number}{tag}")
+            ceiling.append(_ceiling_window(current, opts, number, len(ceiling)))
+            before, after = ceiling[-2:]
+            result = replace(
+                result,
+                ceiling_rps=(before.rps + after.rps) / 2,
+                ceiling_cpu_per_1k=(before.cpu_per_1k + after.cpu_per_1k) / 2,
+            )
             print(f"  round {number}/{opts.rounds}  {report.line(result)}", flush=True)
             results.append(result)
-        done.append(results)
+        done.append([_median_ceiling(ceiling), *results])
     return done
 
 
+def _ceiling_window(current: Session, opts: Options, number: int, index: int) -> Result:
+    return measure(current, opts, "ceiling", f"r{number}c{index}", opts.ceiling_duration)
+
+
+def _median_ceiling(windows: list[Result]) -> Result:
+    """The round's ceiling row: its windows' median CPU per request and req/s."""
+    middle = sorted(windows, key=lambda r: r.cpu_per_1k)[len(windows) // 2]
+    rps = statistics.median(r.rps for r in windows)
+    return replace(middle, ceiling_rps=rps, ceiling_cpu_per_1k=middle.cpu_per_1k)
+
+
+# Issue 13's mixed load: readers and writers on the server at once.
+MIXED = (("lookup", 8), ("deactivate", 2))
+
+
+def mixed(current: Session, opts: Options) -> dict[str, dict[str, float]]:
+    """MIXED's scenarios side by side for BENCH_DURATION seconds: each one's p50 and p99."""
+    jobs = []
+    for name, connections in MIXED:
+        shape = load.Load(1, connections)
+        scenario = load.SCENARIOS[name]
+        script = load.script(
+            scenario, current.directory, current.manifest, current.token, f"mix{name}", shape
+        )
+        jobs.append((script, current.target(scenario).url, shape))
+    found = load.run_together(current.wrk, jobs, opts.duration)
+    return {
+        name: {
+            "connections": connections,
+            "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+            "p50_ms": raw["p50_us"] / 1000,
+            "p99_ms": raw["p99_us"] / 1000,
+            "errors": raw["errors"] + raw["socket_errors"],
+        }
+        for (name, connections), raw in zip(MIXED, found, strict=True)
+    }
+
+
 def run_size(opts: Options, wrk: str, users: int, members: int) -> dict[str, Any]:
-    """Seed one size, run its rounds, and summarise them with the RSS figures."""
+    """Seed one size, run its rounds (and, for `make bench`, the mixed load), and summarise
+    them with the RSS figures."""
     with session(opts, wrk, users, members) as current:
         rss_seeded = current.scim.rss_mb()
         done = rounds(current, opts)
+        together = {} if opts.scale else mixed(current, opts)
         rss_end = current.scim.rss_mb()
     return {
         "users": users,
@@ -255,6 +313,7 @@ def run_size(opts: Options, wrk: str, users: int, members: int) -> dict[str, Any
         "rss_mb_after_seed": rss_seeded,
         "rss_mb_end": rss_end,
         "summary": report.summarize(done),
+        "mixed": together,
         "rounds": [[_raw(r) for r in results] for results in done],
     }
 

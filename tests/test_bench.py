@@ -25,7 +25,7 @@ SMOKE = {"WORKERS": "1", "BENCH_USERS": "60", "BENCH_MEMBERS": "20", "BENCH_DURA
     [
         [
             "--scenarios",
-            "lookup,custom_lookup,get,get_nojournal,create_nopw,bulk_create,replace,member_add,member_add_empty,deep_page",
+            "lookup,custom_lookup,get,get_nojournal,create_nopw,bulk_create,replace,member_add,member_add_empty,deep_page,deactivate,deactivate+events",
         ],
         ["--scale", "--scenarios", "get,member_add"],
         ["--scenarios", "lookup,tenant_lookup"],
@@ -44,3 +44,6 @@ def test_bench_runs(tmp_path: Path, args: list[str]) -> None:
     for size in json.loads(saved.read_text())["sizes"]:
         for name, summary in size["summary"].items():
             assert summary["rps"] > 0 and summary["errors"] == 0, (name, summary)
+            assert summary["cpu_ratio"] > 0, (name, summary)
+        for name, found in size["mixed"].items():  # make bench's readers and writers at once
+            assert found["rps"] > 0 and found["errors"] == 0, (name, found)
