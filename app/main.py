@@ -13,7 +13,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import config, database, errors, events, indexes, push, records, spec, validation
+from app import auth, config, database, errors, events, indexes, push, records, spec, validation
 from app.middleware import RequestNormalizer
 from app.observe import Observer
 from app.poll import EventsGate
@@ -54,6 +54,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, serve_spec=True),
         jsonifier=FastJsonifier(),
         lifespan=push.lifespan,
+        security_map={"bearer": auth.BearerCheck},
     )
     app.add_api(
         spec.published_spec(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import config, deadline, errors, limits, rates, spec, tenancy
+from app import config, deadline, errors, limits, rates, rendering, spec, tenancy
 
 SCIM_JSON = b"application/scim+json"
 # Body media types we accept; both are validated against the spec's application/scim+json schema.
@@ -42,8 +42,11 @@ class RequestNormalizer:
         limit = settings.max_body_bytes
         headers = []
         chunked = has_body = False
+        host = None
         for name, value in scope["headers"]:
-            if name == b"content-type":
+            if name == b"host":
+                host = value
+            elif name == b"content-type":
                 value = normalize_content_type(value)
             elif name == b"authorization":
                 value = normalize_authorization(value)
@@ -54,6 +57,7 @@ class RequestNormalizer:
             elif name == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
             headers.append((name, value))
+        rendering.enter_origin(_origin(scope, host))
         receive = _limited(receive, limit)
         if chunked or has_body:
             body = await _read_body(receive)
@@ -63,6 +67,20 @@ class RequestNormalizer:
                 headers.append((b"content-length", str(len(body)).encode()))
             receive = _replay(body, receive)
         await self.app({**scope, "headers": headers}, receive, send)
+
+
+def _origin(scope: Scope, host: bytes | None) -> str:
+    """`scheme://host[:port]` as the client addressed us: its Host header, else the server's
+    address (without the scheme's default port), as Starlette's `request.url` has it."""
+    scheme = scope.get("scheme", "http")
+    if host is not None:
+        return f"{scheme}://{host.decode('latin-1')}"
+    address = scope.get("server")
+    if address is None:
+        return f"{scheme}://localhost"
+    name, port = address
+    default = port == {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{name}" if default or port is None else f"{scheme}://{name}:{port}"
 
 
 def _route_tenant(scope: Scope) -> Scope:

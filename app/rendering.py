@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from connexion import request
@@ -16,6 +17,16 @@ LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 Response = tuple[Any, int, dict[str, str]]
 
 
+# `scheme://host` of the request being served, set by app/middleware.py from its scope (the
+# headers it reads anyway): cheaper than Starlette's `request.url`, which parses the scope.
+_origin: ContextVar[str | None] = ContextVar("origin", default=None)
+
+
+def enter_origin(origin: str) -> None:
+    """The request's `scheme://host[:port]`, for base_url (app/middleware.py calls this)."""
+    _origin.set(origin)
+
+
 def base_url() -> str:
     """The absolute URL of this request's SCIM root (its tenant's), from SCIM_BASE_URL or the
     request's own host."""
@@ -23,8 +34,11 @@ def base_url() -> str:
     configured = config.get().base_url
     if configured:
         return configured.rstrip("/") + prefix
-    url = request.url
-    return f"{url.scheme}://{url.netloc}{spec.base_path()}{prefix}"
+    origin = _origin.get()
+    if origin is None:  # a request that did not pass app/middleware.py
+        url = request.url
+        origin = f"{url.scheme}://{url.netloc}"
+    return f"{origin}{spec.base_path()}{prefix}"
 
 
 def resources(
