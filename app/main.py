@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
 import connexion
 import orjson
+from connexion.apps.asynchronous import AsyncApi, AsyncOperation
+from connexion.decorators import StarletteDecorator
 from connexion.exceptions import ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
@@ -37,6 +40,44 @@ class FastJsonifier(Jsonifier):
             return data.decode() if isinstance(data, bytes) else data
 
 
+class DecoratorsOnce(StarletteDecorator):
+    """Connexion's decorators of an async handler (parameters, response), built once.
+
+    Connexion 3.3 builds them again on every request (`ASGIDecorator.__call__` calls
+    `decorate` inside its per-request wrapper, and `AsyncOperation.fn` makes a new decorator
+    each time), inspecting the handler's signature each time. What `decorate` returns depends
+    only on the handler and the app's settings; the request is read from Connexion's context
+    when the wrappers run. So the first result serves every request."""
+
+    _decorated: Any = None
+
+    def decorate(self, function: Any) -> Any:
+        """The handler wrapped in Connexion's decorators, built on the first request."""
+        if self._decorated is None:
+            self._decorated = super().decorate(function)
+        return self._decorated
+
+
+class DecoratedOnce(AsyncOperation):
+    """An operation whose handler goes through one DecoratorsOnce."""
+
+    @functools.cached_property
+    def fn(self) -> Any:
+        """The handler behind Connexion's per-request wrapper."""
+        decorator = DecoratorsOnce(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
+        return decorator(self._fn)
+
+
+class DecoratedOnceApi(AsyncApi):
+    """Connexion's API of async operations, made of DecoratedOnce operations."""
+
+    def make_operation(self, operation: Any) -> AsyncOperation:
+        """The operation for a spec operation, its decorators built once."""
+        return DecoratedOnce.from_operation(
+            operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
+        )
+
+
 def create_app(settings: config.Settings | None = None, **overrides: Any) -> connexion.AsyncApp:
     """A ready app: settings from the environment unless given, migrations applied."""
     settings = (settings or config.from_env()).with_overrides(**overrides)
@@ -56,6 +97,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
         lifespan=push.lifespan,
         security_map={"bearer": auth.BearerCheck},
     )
+    app._middleware_app.api_cls = DecoratedOnceApi  # RoutedMiddleware's documented hook
     app.add_api(
         spec.published_spec(),
         strict_validation=True,
