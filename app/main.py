@@ -10,6 +10,7 @@ import connexion
 import orjson
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import AsyncParameterDecorator
 from connexion.exceptions import ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
@@ -51,11 +52,26 @@ class DecoratorsOnce(StarletteDecorator):
 
     _decorated: Any = None
 
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return NamesOnce
+
     def decorate(self, function: Any) -> Any:
         """The handler wrapped in Connexion's decorators, built on the first request."""
         if self._decorated is None:
             self._decorated = super().decorate(function)
         return self._decorated
+
+
+class NamesOnce(AsyncParameterDecorator):
+    """Connexion's parameter decorator with each parameter's Python name (`startIndex` ->
+    `start_index`, three regular expressions and inflection's) worked out once per name
+    rather than on every request."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        named = vars(self)["sanitize_fn"]  # pythonic() or sanitized(), as pythonic_params says
+        self.sanitize_fn = functools.lru_cache(maxsize=256)(named)
 
 
 class DecoratedOnce(AsyncOperation):

@@ -54,9 +54,9 @@ class BodyValidator(JSONRequestBodyValidator):
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if not self._nullable and body is None:
             raise BadRequestProblem("Request body must not be empty")
-        error = next(iter(compiled(self._schema).iter_errors(body)), None)
-        if error is not None:
-            raise _scim_error(error)
+        validator = compiled(self._schema)
+        if not validator.is_valid(body):  # the first error only on the failing path
+            raise _scim_error(next(iter(validator.iter_errors(body))))
         return None
 
 
@@ -72,8 +72,11 @@ class ParameterValidator(ConnexionParameterValidator):
         if is_nullable(param) and is_null(value):
             return None
         if value is not None:
-            error = next(iter(compiled(param.get("schema", param)).iter_errors(value)), None)
-            return None if error is None else f"{error.message} - {param['name']!r}"
+            validator = compiled(param.get("schema", param))
+            if validator.is_valid(value):
+                return None
+            error = next(iter(validator.iter_errors(value)))
+            return f"{error.message} - {param['name']!r}"
         if param.get("required"):
             return f"Missing {parameter_type} parameter {param['name']!r}"
         return None
