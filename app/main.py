@@ -12,7 +12,9 @@ from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator
 from connexion.exceptions import ProblemException
+from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.jsonifier import Jsonifier
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
@@ -41,6 +43,21 @@ class FastJsonifier(Jsonifier):
             return data.decode() if isinstance(data, bytes) else data
 
 
+class ValidatedRequest(StarletteFramework):
+    """Connexion's Starlette framework, whose request for the handler takes the query and
+    path parameters the parameter validator resolved (app/validation.py), with the same URI
+    parser, instead of resolving them again."""
+
+    @staticmethod
+    def get_request(*, scope: Any, receive: Any, uri_parser: Any, **kwargs: Any) -> Any:
+        """The handler's request."""
+        request = ConnexionRequest(scope, receive, uri_parser=uri_parser)
+        resolved = scope.get("state", {}).get(validation.RESOLVED)
+        if resolved is not None:
+            request._query_params, request._path_params = resolved
+        return request
+
+
 class DecoratorsOnce(StarletteDecorator):
     """Connexion's decorators of an async handler (parameters, response), built once.
 
@@ -51,6 +68,7 @@ class DecoratorsOnce(StarletteDecorator):
     when the wrappers run. So the first result serves every request."""
 
     _decorated: Any = None
+    framework = ValidatedRequest
 
     @property
     def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:

@@ -18,6 +18,7 @@ import jsonschema_rs
 import orjson
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
+from connexion.lifecycle import ConnexionRequest
 from connexion.utils import is_null, is_nullable
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
 from connexion.validators import ParameterValidator as ConnexionParameterValidator
@@ -60,9 +61,22 @@ class BodyValidator(JSONRequestBodyValidator):
         return None
 
 
+# Where the parameter validator leaves the query and path parameters it resolved, in the
+# request scope's state, for the handler's request (app/main.py `ValidatedRequest`).
+RESOLVED = "scim.resolved_parameters"
+
+
 class ParameterValidator(ConnexionParameterValidator):
     """Connexion's parameter validator (the same checks, strict about unknown query
-    parameters), with each parameter's schema compiled once."""
+    parameters), with each parameter's schema compiled once. The parameters it resolved
+    (parsed and typed by the operation's URI parser) are kept for the handler, which Connexion
+    would otherwise resolve a second time."""
+
+    def validate(self, scope: Scope) -> None:
+        """Check the request's parameters; keep them resolved in the scope's state."""
+        request = ConnexionRequest(scope, uri_parser=self.uri_parser)
+        self.validate_request(request)
+        scope.setdefault("state", {})[RESOLVED] = (request.query_params, request.path_params)
 
     @staticmethod
     def validate_parameter(
