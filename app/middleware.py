@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import config, deadline, errors, limits, rates, rendering, spec, tenancy
+from app import config, deadline, errors, limits, preconditions, rates, rendering, spec, tenancy
 
 SCIM_JSON = b"application/scim+json"
 # Body media types we accept; both are validated against the spec's application/scim+json schema.
@@ -26,6 +26,9 @@ class RequestNormalizer:
     - A tenant's base URL (`/scim/v2/tenants/<name>/...`) is routed as the plain base with that
       tenant made current (app/tenancy.py), once, before Connexion routes; the tenant's request
       rate is held to its limit (app/rates.py, 429).
+    - While it reads the headers, it notes the request's origin (app/rendering.py `base_url`)
+      and its If-Match / If-None-Match (app/preconditions.py), which handlers would otherwise
+      read through Connexion's request proxies.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -42,10 +45,14 @@ class RequestNormalizer:
         limit = settings.max_body_bytes
         headers = []
         chunked = has_body = False
-        host = None
+        host = if_match = if_none_match = None
         for name, value in scope["headers"]:
             if name == b"host":
                 host = value
+            elif name == b"if-match" and if_match is None:  # the first, as headers.get has it
+                if_match = value
+            elif name == b"if-none-match" and if_none_match is None:
+                if_none_match = value
             elif name == b"content-type":
                 value = normalize_content_type(value)
             elif name == b"authorization":
@@ -58,6 +65,7 @@ class RequestNormalizer:
                 chunked = b"chunked" in value.lower()
             headers.append((name, value))
         rendering.enter_origin(_origin(scope, host))
+        preconditions.enter(if_match, if_none_match)
         receive = _limited(receive, limit)
         if chunked or has_body:
             body = await _read_body(receive)

@@ -7,9 +7,29 @@ stale version is 412 and nothing changes.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from connexion import request
 
 from app.resources import etag
+
+# The request's If-Match and If-None-Match values (None: absent), set by app/middleware.py from
+# the headers it reads anyway; unset outside its requests, where Connexion's request is read.
+_conditions: ContextVar[tuple[str | None, str | None]] = ContextVar("conditions")
+
+
+def enter(if_match: bytes | None, if_none_match: bytes | None) -> None:
+    """The request's conditional headers (app/middleware.py calls this)."""
+    _conditions.set((_text(if_match), _text(if_none_match)))
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _header(index: int, name: str) -> str | None:
+    found = _conditions.get(None)
+    return request.headers.get(name) if found is None else found[index]
 
 
 def _tags(header: str) -> set[str]:
@@ -22,7 +42,7 @@ def expected_versions() -> frozenset[int] | None:
 
     A tag that names no version of ours (`"abc"`) matches nothing.
     """
-    header = request.headers.get("if-match")
+    header = _header(0, "if-match")
     return None if header is None else versions(header)
 
 
@@ -37,7 +57,7 @@ def versions(header: str) -> frozenset[int] | None:
 
 def not_modified(version: int) -> bool:
     """For GET: whether If-None-Match names the current version (answer 304)."""
-    header = request.headers.get("if-none-match")
+    header = _header(1, "if-none-match")
     if header is None:
         return False
     tags = _tags(header)
