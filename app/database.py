@@ -1,4 +1,7 @@
-"""The SQLite connection of this worker process and its write transaction.
+"""The database connection of this worker process and its write transaction.
+
+SCIM_DB names a SQLite file (the default) or a PostgreSQL server (`postgresql://...`, see
+app/postgres.py, which gives the same functions below on its pool). For SQLite:
 
 One connection per worker, opened after fork on first use. Every write runs inside
 `async with database.write() as conn:` (or `write_sync()` in scripts): one `BEGIN IMMEDIATE`
@@ -17,10 +20,14 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import sqlite_utils
 
 from app import config, deadline, indexes, metrics, migrations
+from app.unavailable import Unavailable
+
+__all__ = ["Unavailable"]
 
 LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
 WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
@@ -87,13 +94,37 @@ def _current() -> _Opened:
     return _opened
 
 
+def postgres() -> bool:
+    """Whether SCIM_DB names a PostgreSQL server."""
+    return config.is_postgres(config.get().db_path)
+
+
 def db() -> sqlite_utils.Database:
-    """This process's database, opened (and migrated) on first use."""
+    """This process's SQLite database, opened (and migrated) on first use."""
     return _current().database
 
 
+def open_now(drop_stale: bool = False) -> None:
+    """Open the database now (a server's start): migrations applied, declared indexes made;
+    with `drop_stale`, those of attributes no longer declared dropped (app/indexes.py)."""
+    if postgres():
+        from app import postgres as pg
+
+        with pg.transaction() as conn:
+            indexes.reconcile(cast(sqlite3.Connection, conn), drop_stale)
+        return
+    db()
+    indexes.ensure(connection(), drop_stale=drop_stale)
+
+
 def connection() -> sqlite3.Connection:
-    """This process's connection, for reads."""
+    """This process's connection, for reads. With PostgreSQL an autocommit reader on the pool
+    (app/postgres.py), which answers the sqlite3 methods the store calls."""
+    if postgres():
+        from app import postgres as pg
+
+        pg.pool()
+        return cast(sqlite3.Connection, pg.open_transaction() or pg.Reader())
     return _current().database.conn
 
 
@@ -104,6 +135,8 @@ def side_connection() -> sqlite3.Connection:
     """A second connection of this process that never waits for a lock (autocommit): for
     best-effort bookkeeping writes (a token's last use) that must not queue behind a writer."""
     global _side
+    if postgres():
+        return connection()  # autocommit on the pool: never waits for the writers' lock
     owner = (os.getpid(), config.get().db_path)
     if _side is None or _side[0] != owner:
         _current()  # the file exists and is migrated
@@ -123,6 +156,15 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
     decides; the flock only orders our workers. Nothing may be awaited inside the block: the
     connection is shared by every request of this worker.
     """
+    if postgres():
+        from app import postgres as pg
+
+        waiting = time.perf_counter()
+        with pg.transaction() as pg_conn:
+            metrics.WRITE_LOCK_WAIT.observe(time.perf_counter() - waiting)
+            with _counted():
+                yield cast(sqlite3.Connection, pg_conn)
+        return
     opened = _current()
     conn, writers = opened.database.conn, opened.writers
     waiting = time.perf_counter()
@@ -161,6 +203,12 @@ async def _wait_for(lock: int) -> None:
 @contextmanager
 def write_sync() -> Iterator[sqlite3.Connection]:
     """The same transaction for scripts and tests that run no event loop."""
+    if postgres():
+        from app import postgres as pg
+
+        with pg.transaction() as pg_conn, _counted():
+            yield cast(sqlite3.Connection, pg_conn)
+        return
     conn = connection()
     conn.execute("BEGIN IMMEDIATE")
     with _commit_or_rollback(conn):
@@ -170,6 +218,13 @@ def write_sync() -> Iterator[sqlite3.Connection]:
 def transaction_number() -> int:
     """Which write transaction of this process is open (or was last): app/events.py's txn."""
     return _transactions
+
+
+@contextmanager
+def _counted() -> Iterator[None]:
+    global _transactions
+    _transactions += 1
+    yield
 
 
 @contextmanager

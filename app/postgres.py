@@ -1,0 +1,192 @@
+"""PostgreSQL (SCIM_DB=postgresql://...): this process's connection pool, and a connection that
+answers the part of sqlite3's interface the store uses, so one statement serves both backends.
+
+`Connection.execute(sql, params)` takes SQLite's placeholders (`?` and `:name`), rewritten once
+per statement text to psycopg's (`%s`, `%(name)s`; a literal `%` doubled), and returns the rows
+read in full (pages are bounded by SCIM_MAX_RESULTS), so a pooled connection goes back to the
+pool at once. `jsonb` comes back as its JSON text, which the store parses as it does SQLite's.
+
+Errors keep sqlite3's classes, the ones the store and the handlers already catch: a constraint
+violation is `sqlite3.IntegrityError`; a server that cannot be reached, a lost connection, an
+exhausted pool or a statement past SCIM_REQUEST_DEADLINE_SECONDS is `database.Unavailable`
+(a `sqlite3.OperationalError`), answered 503 with Retry-After (app/errors.py). The pool drops
+a broken connection and opens new ones by itself when the server is back.
+
+Writes: `transaction()` takes a pooled connection, BEGINs and takes one advisory lock,
+`pg_advisory_xact_lock(WRITE_LOCK)`, held to COMMIT: write transactions of every process of every
+host run one at a time, as SQLite's are, so event sequence order is commit order and If-Match
+and uniqueness behave exactly as on SQLite.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.types.string import TextLoader
+
+from app import config, pg_schema
+from app.unavailable import Unavailable
+
+WRITE_LOCK = 5384301  # the advisory lock of write transactions (app/dialect.py says it too)
+POOL_SIZE = 4  # connections per process: a worker uses one at a time, plus the push task's
+POOL_WAIT_SECONDS = 5.0  # longest wait for a pooled connection before a 503
+CONNECT_TIMEOUT_SECONDS = 3
+
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|::|\?|:(\w+)|%")
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> str:
+    """SQLite placeholders to psycopg's; string literals and `::` casts are left alone."""
+
+    def replace(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if text == "?":
+            return "%s"
+        if match.group(1):
+            return f"%({match.group(1)})s"
+        return text.replace("%", "%%")
+
+    return _TOKEN.sub(replace, sql)
+
+
+class Result:
+    """The rows of a statement, read in full: fetchone, fetchall, iteration, rowcount."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows, self.rowcount, self._next = rows, rowcount, 0
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        """The rows not fetched yet."""
+        rows, self._next = self._rows[self._next :], len(self._rows)
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """psycopg's errors as the sqlite3 classes the callers catch."""
+    try:
+        yield
+    except psycopg.errors.IntegrityError as exc:
+        raise sqlite3.IntegrityError(exc.diag.message_primary or str(exc)) from exc
+    except psycopg.OperationalError as exc:  # unreachable, lost, pool timeout, statement timeout
+        raise Unavailable(f"PostgreSQL: {exc}") from exc
+
+
+class Connection:
+    """A psycopg connection behind the sqlite3 methods the store calls."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Any = ()) -> Result:
+        """Run one statement; its rows are read in full."""
+        with translated_errors(), self.raw.cursor() as cursor:
+            cursor.execute(translate(sql), params if params is not None else ())
+            rows = cursor.fetchall() if cursor.description else []
+            return Result(rows, cursor.rowcount)
+
+    def executemany(self, sql: str, seq: Sequence[Any] | Any) -> Result:
+        """Run one statement for each parameter set; rowcount is the total."""
+        batch = list(seq)
+        if not batch:
+            return Result([], 0)
+        with translated_errors(), self.raw.cursor() as cursor:
+            cursor.executemany(translate(sql), batch)
+            return Result([], cursor.rowcount)
+
+
+class Reader:
+    """Autocommit reads: each statement on a pooled connection, given back at once."""
+
+    def execute(self, sql: str, params: Any = ()) -> Result:
+        """Run one statement outside any transaction."""
+        with translated_errors(), pool().connection() as raw:
+            return Connection(raw).execute(sql, params)
+
+
+_pools: dict[tuple[int, str], psycopg_pool.ConnectionPool] = {}
+
+
+def _configure(raw: psycopg.Connection[Any]) -> None:
+    raw.adapters.register_loader("jsonb", TextLoader)  # JSON text, parsed by the store
+    raw.autocommit = True  # transactions are explicit (transaction())
+
+
+def pool() -> psycopg_pool.ConnectionPool:
+    """This process's pool for SCIM_DB, made (and the schema migrated) on first use."""
+    settings = config.get()
+    key = (os.getpid(), settings.db_path)
+    found = _pools.get(key)
+    if found is None:
+        migrate(settings.db_path)
+        timeout_ms = int(settings.request_deadline_seconds * 1000)
+        found = psycopg_pool.ConnectionPool(
+            settings.db_path,
+            min_size=1,
+            max_size=POOL_SIZE,
+            timeout=POOL_WAIT_SECONDS,
+            configure=_configure,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            kwargs={
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "options": f"-c statement_timeout={max(timeout_ms, 0)}",
+            },
+            name="scim",
+            open=True,
+        )
+        _pools[key] = found  # a pool of a parent process is left alone (its sockets)
+    return found
+
+
+def migrate(url: str) -> int:
+    """Bring the database to the current schema (app/pg_schema.py), on a connection of its own."""
+    with translated_errors(), psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as raw:
+        return pg_schema.apply(raw)
+
+
+def close() -> None:
+    """Close this process's pools (tests; a server's pools close with the process)."""
+    for key in [k for k in _pools if k[0] == os.getpid()]:
+        _pools.pop(key).close()
+
+
+_open: ContextVar[Connection | None] = ContextVar("open_transaction", default=None)
+
+
+def open_transaction() -> Connection | None:
+    """The write transaction open in this context: reads inside it see its own writes, as
+    reads on SQLite's one connection per worker do."""
+    return _open.get()
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """A write transaction holding the writers' advisory lock until COMMIT or ROLLBACK."""
+    with translated_errors(), pool().connection() as raw, raw.transaction():
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
+        conn = Connection(raw)
+        token = _open.set(conn)
+        try:
+            yield conn
+        finally:
+            _open.reset(token)
