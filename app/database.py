@@ -87,8 +87,9 @@ def _current() -> _Opened:
     owner = (os.getpid(), config.get().db_path)
     if _opened is None or _opened.owner != owner:
         if _opened is not None and _opened.owner[0] == owner[0]:  # same process, new path
-            _opened.database.conn.close()
-            os.close(_opened.writers.lock)
+            stale, _opened = _opened, None
+            stale.database.conn.close()
+            os.close(stale.writers.lock)
         lock = os.open(owner[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         _opened = _Opened(open_database(owner[1]), _Writers(lock), owner)
     return _opened
@@ -101,6 +102,8 @@ def postgres() -> bool:
 
 def db() -> sqlite_utils.Database:
     """This process's SQLite database, opened (and migrated) on first use."""
+    if postgres():
+        raise RuntimeError("SCIM_DB names PostgreSQL: there is no SQLite database to open")
     return _current().database
 
 

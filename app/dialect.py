@@ -4,9 +4,9 @@ The store, the filter compiler (app/query.py) and the declared indexes (app/inde
 one statement for both backends and ask `current()` for the fragments that differ: how a JSON
 value is read out of a resource, how text is folded for a caseExact-false comparison, the
 operators' SQL, true and false, planner hints. `SQLITE` returns exactly the SQL this server
-always ran on SQLite; `POSTGRES` the same meaning over `jsonb`, through the small SQL functions
+always ran on SQLite; `POSTGRES` the same meaning over `json`, through the small SQL functions
 the PostgreSQL schema defines (app/pg_schema.py: scim_text, scim_number, scim_bool,
-scim_elements).
+scim_json, scim_elements).
 
 Known differences on PostgreSQL (README.md, "Several hosts"): PostgreSQL has no casefold(), so
 a caseExact-false comparison of an attribute that has no folded column (everything but
@@ -111,7 +111,7 @@ class SQLite:
 
 
 class Postgres(SQLite):
-    """PostgreSQL's SQL over `jsonb` resources (app/pg_schema.py)."""
+    """PostgreSQL's SQL over `json` resources (app/pg_schema.py)."""
 
     name = "postgres"
     true, false = "TRUE", "FALSE"
@@ -140,10 +140,7 @@ class Postgres(SQLite):
         """The SQL value of the JSON value, NULL when it is of another JSON type (SQLite's
         json_extract returns the other type's value, which compares unequal to the bound one)."""
         value = container if path is None else f"({container} #> {path})"
-        function = self._TYPED.get(kind)
-        if function is None:  # complex: compared only with pr (NULL or JSON null: absent)
-            return f"nullif({value}, 'null'::jsonb)"
-        return f"{function}({value})"
+        return f"{self._TYPED[kind]}({value})"
 
     def elements(self, container: str, path: str) -> str:
         """Elements of an array, with their position `e.n`; a scalar counts as one element."""
@@ -151,11 +148,11 @@ class Postgres(SQLite):
 
     def first_primary(self) -> str:
         """The primary element first, then array order."""
-        return "(e.value -> 'primary') IS DISTINCT FROM 'true'::jsonb, e.n"
+        return "scim_bool(e.value -> 'primary') IS NOT TRUE, e.n"
 
     def keys(self, column: str) -> str:
         """The resource's top-level keys."""
-        return f"jsonb_object_keys({column}) k(key)"
+        return f"json_object_keys({column}) k(key)"
 
     def fold(self, expr: str) -> str:
         """lower(): PostgreSQL has no casefold() (see the module's docstring)."""
@@ -174,7 +171,7 @@ class Postgres(SQLite):
         return ""
 
     def attribute_key(self, name: str) -> str:
-        """`resource -> 'name'` for jsonb."""
+        """`resource -> 'name'` for json."""
         return name
 
     def distinct(self) -> str:

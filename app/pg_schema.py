@@ -1,11 +1,14 @@
 """The PostgreSQL schema in numbered steps; `schema_version` records how many have run.
 
 Step 1 is the schema SQLite reaches after its own steps 1-6 (app/migrations.py), written for
-PostgreSQL: resources are `jsonb` (indexable with expression indexes, read by operators that
-need no parsing per row; the store still receives JSON text, see app/postgres.py), the
-casefolded keys are computed by the app as on SQLite, and key columns use the "C" collation so
-that they sort by code point, as SQLite's do. Old steps are never edited: a change is a new step
-at the end, here and in app/migrations.py.
+PostgreSQL. Resources are `json` (JSON text, checked on the way in and kept as written), not
+`jsonb`: jsonb reorders an object's keys (shortest first), and the order is visible (a
+resource's `schemas` lists its extensions in the order they were written, responses keep the
+client's attribute order), where SQLite keeps the text as it came. Filters read it with json
+operators, declared attributes through expression indexes (app/indexes.py). The casefolded
+keys are computed by the app as on SQLite, and key columns use the "C" collation so that they
+sort by code point, as SQLite's do. Old steps are never edited: a change is a new step at the
+end, here and in app/migrations.py.
 
 A database is migrated inside one transaction that holds an advisory lock, so hosts starting
 together migrate it once; the others wait for the lock, then find nothing left to do.
@@ -43,13 +46,13 @@ STEPS: list[str] = [
         tenant TEXT COLLATE "C" NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
         id TEXT COLLATE "C" NOT NULL UNIQUE,
         user_name_key TEXT COLLATE "C" NOT NULL,
-        resource JSONB NOT NULL,
+        resource JSON NOT NULL,
         password_hash TEXT,
         version INTEGER NOT NULL DEFAULT 1,
         created TEXT COLLATE "C" NOT NULL,
         last_modified TEXT COLLATE "C" NOT NULL,
         external_id TEXT COLLATE "C"
-            GENERATED ALWAYS AS (CASE WHEN jsonb_typeof(resource -> 'externalId') = 'string'
+            GENERATED ALWAYS AS (CASE WHEN json_typeof(resource -> 'externalId') = 'string'
                                  THEN resource ->> 'externalId' END) STORED,
         CONSTRAINT ux_users_user_name_key UNIQUE (tenant, user_name_key)
     );
@@ -61,12 +64,12 @@ STEPS: list[str] = [
         tenant TEXT COLLATE "C" NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
         id TEXT COLLATE "C" NOT NULL UNIQUE,
         display_name_key TEXT COLLATE "C" NOT NULL,
-        resource JSONB NOT NULL,
+        resource JSON NOT NULL,
         version INTEGER NOT NULL DEFAULT 1,
         created TEXT COLLATE "C" NOT NULL,
         last_modified TEXT COLLATE "C" NOT NULL,
         external_id TEXT COLLATE "C"
-            GENERATED ALWAYS AS (CASE WHEN jsonb_typeof(resource -> 'externalId') = 'string'
+            GENERATED ALWAYS AS (CASE WHEN json_typeof(resource -> 'externalId') = 'string'
                                  THEN resource ->> 'externalId' END) STORED
     );
     CREATE INDEX ix_groups_display_name_key ON groups(tenant, display_name_key);
@@ -124,19 +127,22 @@ STEPS: list[str] = [
 
     -- The JSON readers of app/dialect.py: a value of one JSON type, NULL for any other type
     -- (SQLite's json_extract returns the other type's value, which never equals the bound one).
-    CREATE FUNCTION scim_text(doc jsonb) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
-        AS $$ SELECT CASE WHEN jsonb_typeof(doc) = 'string' THEN doc #>> '{}' END $$;
-    CREATE FUNCTION scim_number(doc jsonb) RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE
-        AS $$ SELECT CASE WHEN jsonb_typeof(doc) = 'number' THEN (doc #>> '{}')::numeric END $$;
-    CREATE FUNCTION scim_bool(doc jsonb) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
-        AS $$ SELECT CASE WHEN jsonb_typeof(doc) = 'boolean' THEN (doc #>> '{}')::boolean END $$;
+    CREATE FUNCTION scim_text(doc json) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $$ SELECT CASE WHEN json_typeof(doc) = 'string' THEN doc #>> '{}' END $$;
+    CREATE FUNCTION scim_number(doc json) RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $$ SELECT CASE WHEN json_typeof(doc) = 'number' THEN (doc #>> '{}')::numeric END $$;
+    CREATE FUNCTION scim_bool(doc json) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $$ SELECT CASE WHEN json_typeof(doc) = 'boolean' THEN (doc #>> '{}')::boolean END $$;
+    -- A complex value, NULL for JSON null (SQLite's json_extract gives SQL NULL for both).
+    CREATE FUNCTION scim_json(doc json) RETURNS json LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $$ SELECT CASE WHEN json_typeof(doc) <> 'null' THEN doc END $$;
     -- The values of a multi-valued attribute with their positions; a lone value is one.
-    CREATE FUNCTION scim_elements(doc jsonb) RETURNS TABLE (value jsonb, n bigint)
+    CREATE FUNCTION scim_elements(doc json) RETURNS TABLE (value json, n bigint)
         LANGUAGE sql IMMUTABLE PARALLEL SAFE
-        AS $$ SELECT e.value, e.n FROM jsonb_array_elements(CASE
-                WHEN doc IS NULL OR jsonb_typeof(doc) = 'null' THEN '[]'::jsonb
-                WHEN jsonb_typeof(doc) = 'array' THEN doc
-                ELSE jsonb_build_array(doc) END) WITH ORDINALITY AS e(value, n) $$
+        AS $$ SELECT e.value, e.n FROM json_array_elements(CASE
+                WHEN doc IS NULL OR json_typeof(doc) = 'null' THEN '[]'::json
+                WHEN json_typeof(doc) = 'array' THEN doc
+                ELSE json_build_array(doc) END) WITH ORDINALITY AS e(value, n) $$
     """,
 ]
 

@@ -4,7 +4,7 @@ answers the part of sqlite3's interface the store uses, so one statement serves 
 `Connection.execute(sql, params)` takes SQLite's placeholders (`?` and `:name`), rewritten once
 per statement text to psycopg's (`%s`, `%(name)s`; a literal `%` doubled), and returns the rows
 read in full (pages are bounded by SCIM_MAX_RESULTS), so a pooled connection goes back to the
-pool at once. `jsonb` comes back as its JSON text, which the store parses as it does SQLite's.
+pool at once. `json` comes back as its text, which the store parses as it does SQLite's.
 
 Errors keep sqlite3's classes, the ones the store and the handlers already catch: a constraint
 violation is `sqlite3.IntegrityError`; a server that cannot be reached, a lost connection, an
@@ -128,7 +128,7 @@ _pools: dict[tuple[int, str], psycopg_pool.ConnectionPool] = {}
 
 
 def _configure(raw: psycopg.Connection[Any]) -> None:
-    raw.adapters.register_loader("jsonb", TextLoader)  # JSON text, parsed by the store
+    raw.adapters.register_loader("json", TextLoader)  # JSON text, parsed by the store
     raw.autocommit = True  # transactions are explicit (transaction())
 
 
