@@ -294,10 +294,14 @@ def assert_scim_error(response: Any, status: int, scim_type: str | None = None) 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked `sqlite_only` (it reads SQLite's own files, pragmas or plans) keeps its
-    SQLite run only: its PostgreSQL twin is deselected."""
+    SQLite run only: its PostgreSQL twin is deselected; `postgres_only` the other way round."""
     kept, dropped = [], []
     for item in items:
-        twin = item.get_closest_marker("postgres") and item.get_closest_marker("sqlite_only")
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        twin = (backend == "postgres" and item.get_closest_marker("sqlite_only")) or (
+            backend == "sqlite" and item.get_closest_marker("postgres_only")
+        )
         (dropped if twin else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
