@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,17 @@ METRICS = ("token", "open")  # SCIM_METRICS: /metrics wants a SCIM token, or is 
 def is_postgres(db: str) -> bool:
     """Whether SCIM_DB names a PostgreSQL server (a postgresql:// URL) rather than a SQLite file."""
     return db.startswith(("postgresql://", "postgres://"))
+
+
+def shown_db(db: str) -> str:
+    """SCIM_DB as printed: a SQLite file's absolute path, a PostgreSQL URL without its password."""
+    if not is_postgres(db):
+        return os.path.abspath(db)
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

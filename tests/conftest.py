@@ -222,7 +222,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_client(
-    app: Any, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+    app: Any,
+    tmp_path: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., ScimClient]]:
     """A client over a fresh database, with runtime settings overridden."""
     opened: list[TestClient] = []
@@ -232,6 +236,7 @@ def make_client(
         if backend == "postgres":
             url = request.getfixturevalue("postgres_url")
             journal = str(tmp_path / f"scim{len(opened)}.journal")
+            monkeypatch.setenv("SCIM_JOURNAL", journal)  # settings read again (app/tenants.py)
             config.use(config.get().with_overrides(db_path=url, journal_path=journal, **overrides))
             backends.empty(url)
             database.open_now(drop_stale=True)  # the declared indexes of this test's schemas
