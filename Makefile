@@ -38,8 +38,9 @@ test: $(STAMP)
 test-postgres: $(STAMP)
 	$(BIN)/pytest -m "postgres and not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Everything: the fast tier plus the tests that start servers or fuzz (marked slow), with the
-# property tests at their thorough example counts. CI runs this.
+# Everything: the fast tier, the PostgreSQL half (marked postgres) and the tests that start
+# servers or fuzz (marked slow), with the property tests at their thorough example counts. CI
+# runs this.
 test-all: $(STAMP) wrk chromium
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest $(PYTEST_ARGS)
 

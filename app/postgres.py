@@ -6,11 +6,13 @@ per statement text to psycopg's (`%s`, `%(name)s`; a literal `%` doubled), and r
 read in full (pages are bounded by SCIM_MAX_RESULTS), so a pooled connection goes back to the
 pool at once. `json` comes back as its text, which the store parses as it does SQLite's.
 
-Errors keep sqlite3's classes, the ones the store and the handlers already catch: a constraint
-violation is `sqlite3.IntegrityError`; a server that cannot be reached, a lost connection, an
-exhausted pool or a statement past SCIM_REQUEST_DEADLINE_SECONDS is `database.Unavailable`
-(a `sqlite3.OperationalError`), answered 503 with Retry-After (app/errors.py). The pool drops
-a broken connection and opens new ones by itself when the server is back.
+Text containing U+0000, which PostgreSQL cannot store, is refused before it is sent:
+`400 invalidValue` (SQLite stores it). Errors keep sqlite3's classes, the ones the store and
+the handlers already catch: a constraint violation is `sqlite3.IntegrityError`; a server that
+cannot be reached, a lost connection, an exhausted pool or a statement past
+SCIM_REQUEST_DEADLINE_SECONDS is `database.Unavailable` (a `sqlite3.OperationalError`),
+answered 503 with Retry-After (app/errors.py). The pool drops a broken connection and opens
+new ones by itself when the server is back.
 
 Writes: `transaction()` takes a pooled connection, BEGINs and takes one advisory lock,
 `pg_advisory_xact_lock(WRITE_LOCK)`, held to COMMIT: write transactions of every process of every
@@ -33,7 +35,7 @@ import psycopg
 import psycopg_pool
 from psycopg.types.string import TextLoader
 
-from app import config, pg_schema
+from app import config, errors, pg_schema
 from app.unavailable import Unavailable
 
 WRITE_LOCK = 5384301  # the advisory lock of write transactions (app/dialect.py says it too)
@@ -81,6 +83,18 @@ class Result:
         return iter(self.fetchall())
 
 
+# PostgreSQL's text cannot hold U+0000, raw or as the JSON escape a json value reads it to (an
+# odd number of backslashes before `u0000` is the escape, an even number escaped backslashes).
+_NUL = re.compile(r"\x00|(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refuse_nul(params: Any) -> None:
+    values = params.values() if isinstance(params, dict) else params
+    for value in values or ():
+        if isinstance(value, str) and ("\x00" in value or "u0000" in value) and _NUL.search(value):
+            raise errors.InvalidValue("text containing U+0000 cannot be stored (PostgreSQL)")
+
+
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """psycopg's errors as the sqlite3 classes the callers catch."""
@@ -100,6 +114,7 @@ class Connection:
 
     def execute(self, sql: str, params: Any = ()) -> Result:
         """Run one statement; its rows are read in full."""
+        _refuse_nul(params)
         with translated_errors(), self.raw.cursor() as cursor:
             cursor.execute(translate(sql), params if params is not None else ())
             rows = cursor.fetchall() if cursor.description else []
@@ -110,6 +125,8 @@ class Connection:
         batch = list(seq)
         if not batch:
             return Result([], 0)
+        for params in batch:
+            _refuse_nul(params)
         with translated_errors(), self.raw.cursor() as cursor:
             cursor.executemany(translate(sql), batch)
             return Result([], cursor.rowcount)

@@ -185,3 +185,13 @@ def test_a_failed_write_leaves_nothing_and_releases_the_lock(pg_client: ScimClie
         raise RuntimeError("the handler failed")
     assert pg_client.get(f"/Users/{ids[0]}").json()["meta"]["version"] == 'W/"1"'
     pg_client.create_user("next")  # the advisory lock was released with the rollback
+
+
+@pg
+def test_text_with_nul_is_a_400_not_a_500(pg_client: ScimClient) -> None:
+    user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "nul"}
+    assert_scim_error(pg_client.post("/Users", {**user, "title": "a\u0000b"}), 400, "invalidValue")
+    emails = [{"value": "a\u0000@x.org"}]
+    assert_scim_error(pg_client.post("/Users", {**user, "emails": emails}), 400, "invalidValue")
+    assert pg_client.post("/Users", {**user, "title": "a\\u0000b"}).status_code == 201
+    assert pg_client.get("/Users").json()["totalResults"] == 1
