@@ -26,6 +26,7 @@ import functools
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -40,8 +41,14 @@ from app.unavailable import Unavailable
 
 WRITE_LOCK = 5384301  # the advisory lock of write transactions (app/dialect.py says it too)
 POOL_SIZE = 4  # connections per process: a worker uses one at a time, plus the push task's
-POOL_WAIT_SECONDS = 5.0  # longest wait for a pooled connection before a 503
+POOL_WAIT_SECONDS = 2.0  # longest wait for a pooled connection before a 503
 CONNECT_TIMEOUT_SECONDS = 3
+# The pool retries a failed connection with a growing delay for this long, then gives up until
+# the next request asks: a server back after an outage is used again within seconds.
+RECONNECT_SECONDS = 10.0
+# After a request found no connection, this process answers 503 at once for this long rather
+# than have each request wait POOL_WAIT_SECONDS (the statements run on the event loop).
+OUTAGE_SECONDS = 1.0
 
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|::|\?|:(\w+)|%")
 
@@ -132,12 +139,38 @@ class Connection:
             return Result([], cursor.rowcount)
 
 
+_outage_until = 0.0
+
+
+@contextmanager
+def _borrowed() -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection, or Unavailable at once while a recent wait for one failed."""
+    global _outage_until
+    if time.monotonic() < _outage_until:
+        raise Unavailable("PostgreSQL could not be reached a moment ago")
+    try:
+        raw = pool().getconn()
+    except psycopg_pool.PoolTimeout:
+        _outage_until = time.monotonic() + OUTAGE_SECONDS
+        raise
+    try:
+        yield raw
+    finally:
+        pool().putconn(raw)
+
+
+def recovered() -> None:
+    """Forget a recent outage (tests)."""
+    global _outage_until
+    _outage_until = 0.0
+
+
 class Reader:
     """Autocommit reads: each statement on a pooled connection, given back at once."""
 
     def execute(self, sql: str, params: Any = ()) -> Result:
         """Run one statement outside any transaction."""
-        with translated_errors(), pool().connection() as raw:
+        with translated_errors(), _borrowed() as raw:
             return Connection(raw).execute(sql, params)
 
 
@@ -162,6 +195,7 @@ def pool() -> psycopg_pool.ConnectionPool:
             min_size=1,
             max_size=POOL_SIZE,
             timeout=POOL_WAIT_SECONDS,
+            reconnect_timeout=RECONNECT_SECONDS,
             configure=_configure,
             check=psycopg_pool.ConnectionPool.check_connection,
             kwargs={
@@ -199,7 +233,7 @@ def open_transaction() -> Connection | None:
 @contextmanager
 def transaction() -> Iterator[Connection]:
     """A write transaction holding the writers' advisory lock until COMMIT or ROLLBACK."""
-    with translated_errors(), pool().connection() as raw, raw.transaction():
+    with translated_errors(), _borrowed() as raw, raw.transaction():
         raw.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
         conn = Connection(raw)
         token = _open.set(conn)

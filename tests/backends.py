@@ -76,7 +76,9 @@ def drop(url: str) -> None:
 
 
 def empty(url: str) -> None:
-    """Every table emptied, the default tenant back (on a connection of the pool)."""
+    """Every table emptied, the default tenant back (on a connection of the pool), and no
+    outage remembered from an earlier test (app/postgres.py)."""
+    postgres.recovered()
     with postgres.transaction() as conn:
         conn.execute(f"TRUNCATE {_EMPTY} RESTART IDENTITY CASCADE")
         conn.execute(_DEFAULT_TENANT)

@@ -174,6 +174,8 @@ def test_an_exhausted_pool_is_a_503_not_a_hang(pg_client: ScimClient) -> None:
         for conn in held:
             pool.putconn(conn)
         pool.timeout = saved
+    assert_scim_error(pg_client.get("/Users"), 503)  # at once, for OUTAGE_SECONDS
+    time.sleep(postgres.OUTAGE_SECONDS)
     assert pg_client.get("/Users").status_code == 200
 
 
