@@ -1,7 +1,8 @@
 """The database connection of this worker process and its write transaction.
 
 SCIM_DB names a SQLite file (the default) or a PostgreSQL server (`postgresql://...`, see
-app/postgres.py, which gives the same functions below on its pool). For SQLite:
+app/postgres.py, which gives the same functions below on its pool; it is imported only then,
+as psycopg is an optional dependency). For SQLite:
 
 One connection per worker, opened after fork on first use. Every write runs inside
 `async with database.write() as conn:` (or `write_sync()` in scripts): one `BEGIN IMMEDIATE`
