@@ -161,13 +161,8 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
     connection is shared by every request of this worker.
     """
     if postgres():
-        from app import postgres as pg
-
-        waiting = time.perf_counter()
-        with pg.transaction() as pg_conn:
-            metrics.WRITE_LOCK_WAIT.observe(time.perf_counter() - waiting)
-            with _counted():
-                yield cast(sqlite3.Connection, pg_conn)
+        async with _postgres_write() as pg_conn:
+            yield pg_conn
         return
     opened = _current()
     conn, writers = opened.database.conn, opened.writers
@@ -190,6 +185,33 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
             # flock is not fair: let a worker woken by this release take the lock before
             # this worker's next writer grabs it again.
             await asyncio.sleep(WRITER_HANDOFF_SECONDS)
+
+
+_pg_turn: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+
+@asynccontextmanager
+async def _postgres_write() -> AsyncIterator[sqlite3.Connection]:
+    """write() on PostgreSQL: one request of this worker at a time BEGINs on a pooled connection
+    and takes the writers' advisory lock (app/postgres.py); when another process holds it, the
+    wait is in a thread and this worker serves other requests meanwhile, as with SQLite's flock.
+    Nothing may be awaited inside the block, as on SQLite."""
+    from app import postgres as pg
+
+    global _pg_turn
+    loop = asyncio.get_running_loop()
+    if _pg_turn is None or _pg_turn[0] is not loop:
+        _pg_turn = (loop, asyncio.Lock())
+    waiting = time.perf_counter()
+    async with _pg_turn[1]:
+        with pg.transaction(locked=False) as conn:
+            if not conn.try_lock():
+                # Shielded: if the request is cancelled, the thread still gets the lock, and
+                # the rollback that follows (it waits for the thread) gives it back.
+                await asyncio.shield(loop.run_in_executor(_LOCK_WAITER, conn.lock))
+            metrics.WRITE_LOCK_WAIT.observe(time.perf_counter() - waiting)
+            with _counted():
+                yield cast(sqlite3.Connection, conn)
 
 
 async def _wait_for(lock: int) -> None:

@@ -134,6 +134,7 @@ class Postgres(SQLite):
         "text": "scim_text",
         "number": "scim_number",
         "boolean": "scim_bool",
+        "json": "scim_json",
     }
 
     def scalar(self, container: str, path: str | None, kind: str) -> str:

@@ -127,6 +127,15 @@ class Connection:
             rows = cursor.fetchall() if cursor.description else []
             return Result(rows, cursor.rowcount)
 
+    def try_lock(self) -> bool:
+        """Take the writers' advisory lock if it is free (in a transaction: held to its end)."""
+        found = self.execute("SELECT pg_try_advisory_xact_lock(?)", [WRITE_LOCK]).fetchone()
+        return bool(found and found[0])
+
+    def lock(self) -> None:
+        """Wait for the writers' advisory lock (in a transaction: held to its end)."""
+        self.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
+
     def executemany(self, sql: str, seq: Sequence[Any] | Any) -> Result:
         """Run one statement for each parameter set; rowcount is the total."""
         batch = list(seq)
@@ -231,11 +240,13 @@ def open_transaction() -> Connection | None:
 
 
 @contextmanager
-def transaction() -> Iterator[Connection]:
-    """A write transaction holding the writers' advisory lock until COMMIT or ROLLBACK."""
+def transaction(locked: bool = True) -> Iterator[Connection]:
+    """A write transaction holding the writers' advisory lock until COMMIT or ROLLBACK; with
+    `locked` False the caller takes it (`try_lock`, then `lock` in a thread: app/database.py)."""
     with translated_errors(), _borrowed() as raw, raw.transaction():
-        raw.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
         conn = Connection(raw)
+        if locked:
+            conn.lock()
         token = _open.set(conn)
         try:
             yield conn

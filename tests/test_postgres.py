@@ -197,3 +197,30 @@ def test_text_with_nul_is_a_400_not_a_500(pg_client: ScimClient) -> None:
     assert_scim_error(pg_client.post("/Users", {**user, "emails": emails}), 400, "invalidValue")
     assert pg_client.post("/Users", {**user, "title": "a\\u0000b"}).status_code == 201
     assert pg_client.get("/Users").json()["totalResults"] == 1
+
+
+@pg
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name pr", ["full"]),
+        ("emails pr", ["full"]),
+        ("not (emails pr)", ["bare", "nulls"]),
+        ('emails[type eq "work"]', ["full"]),
+        ("name.givenName pr", ["full"]),
+        ("active eq true", ["bare", "full"]),
+        ("active eq false", ["nulls"]),
+        ('title gt "A"', ["full"]),
+    ],
+)
+def test_json_values_of_every_kind_compare(
+    pg_client: ScimClient, text: str, expected: list[str]
+) -> None:
+    pg_client.create_user(
+        "full", name={"givenName": "F"}, emails=[{"value": "f@x.org", "type": "work"}], title="B"
+    )
+    pg_client.create_user("bare")
+    pg_client.create_user("nulls", active=False)
+    found = pg_client.get("/Users", params={"filter": text})
+    assert found.status_code == 200, found.text
+    assert sorted(r["userName"] for r in found.json()["Resources"]) == expected
