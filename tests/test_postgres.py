@@ -12,8 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from app import config, database, filters, postgres, query
+from app import config, database, filters, postgres, query, tables
 from app.resources import GROUP, USER
+from app.tables import TABLES, Table
 from tests import backends
 from tests.conftest import EXAMPLES, ScimClient, app_for, assert_scim_error, seed_users
 
@@ -224,3 +225,29 @@ def test_json_values_of_every_kind_compare(
     found = pg_client.get("/Users", params={"filter": text})
     assert found.status_code == 200, found.text
     assert sorted(r["userName"] for r in found.json()["Resources"]) == expected
+
+
+def _pg_columns(url: str, table: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = %s",
+            [table],
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+@pg
+@pytest.mark.parametrize("table", TABLES.values(), ids=list(TABLES))
+def test_the_storage_map_names_what_the_postgresql_schema_has(
+    postgres_url: str, table: Table
+) -> None:
+    found = _pg_columns(postgres_url, table.name)
+    assert set(tables.ROW_COLUMNS) | {table.key.name, "seq", table.tenant} <= found
+    assert {column.name for column in table.columns.values()} <= found
+    assert table.password is None or table.password in found
+    for index in table.value_indexes.values():
+        assert {index.value, index.owner} <= _pg_columns(postgres_url, index.table)
+    with psycopg.connect(postgres_url) as conn:
+        names = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes")}
+    assert {table.seq_index, tables.OUTBOX.unacked_index} <= names
