@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all serve events test test-all check fuzz lint fmt spec bench bench-scale bench-tenants wrk chromium clean
+.PHONY: all serve events test test-postgres test-all check fuzz lint fmt spec bench bench-scale bench-tenants wrk chromium clean
 
 all: lint test
 
@@ -31,10 +31,16 @@ test: $(STAMP)
 	@if command -v chromium >/dev/null; then state="Chromium is installed"; \
 	else state="Chromium is not installed: make chromium"; fi; \
 	echo "make test: the fast tier; the console's browser test runs in make test-all ($$state)"
-	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow and not postgres" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Everything: the fast tier plus the tests that start servers or fuzz (marked slow), with the
-# property tests at their thorough example counts. CI runs this.
+# The HTTP suite again on PostgreSQL (SCIM_TEST_POSTGRES, default the local server): each test
+# process creates a database of its own and drops it after; skips where no server answers.
+test-postgres: $(STAMP)
+	$(BIN)/pytest -m "postgres and not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Everything: the fast tier, the PostgreSQL half (marked postgres) and the tests that start
+# servers or fuzz (marked slow), with the property tests at their thorough example counts. CI
+# runs this.
 test-all: $(STAMP) wrk chromium
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest $(PYTEST_ARGS)
 

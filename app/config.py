@@ -9,13 +9,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything the server can be told, with its embedded defaults."""
 
-    db_path: str = "scim.db"
+    db_path: str = "scim.db"  # a SQLite file, or a postgresql:// URL (is_postgres)
     tokens: tuple[str, ...] = ()
     token_file: str = ".scim-token"
     max_body_bytes: int = 8 * 1024 * 1024
@@ -37,6 +38,7 @@ class Settings:
     # Seeing what clients did (README.md, "Seeing what the identity provider did").
     log_format: str = "text"
     journal_size: int = 10_000
+    journal_path: str | None = None  # None: <db_path>.journal, or scim.journal for PostgreSQL
     metrics_access: str = "token"
     # Security events (README.md, "Events"): recorded while a poll token or a push URL is set.
     events_token: str | None = None
@@ -103,6 +105,7 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
             environ.get("SCIM_UNDECLARED_EXTENSIONS", defaults.undeclared_extensions)
         ),
         log_format=choice("SCIM_LOG_FORMAT", environ.get("SCIM_LOG_FORMAT", "text"), LOG_FORMATS),
+        journal_path=environ.get("SCIM_JOURNAL") or None,
         journal_size=max(int(environ.get("SCIM_JOURNAL_SIZE", defaults.journal_size)), 0),
         metrics_access=choice("SCIM_METRICS", environ.get("SCIM_METRICS", "token"), METRICS),
         **_events_from_env(environ, defaults),
@@ -111,6 +114,22 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Settings:
 
 LOG_FORMATS = ("text", "json", "off")  # SCIM_LOG_FORMAT: the access log's lines, or none
 METRICS = ("token", "open")  # SCIM_METRICS: /metrics wants a SCIM token, or is open
+
+
+def is_postgres(db: str) -> bool:
+    """Whether SCIM_DB names a PostgreSQL server (a postgresql:// URL) rather than a SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def shown_db(db: str) -> str:
+    """SCIM_DB as printed: a SQLite file's absolute path, a PostgreSQL URL without its password."""
+    if not is_postgres(db):
+        return os.path.abspath(db)
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

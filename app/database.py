@@ -1,4 +1,8 @@
-"""The SQLite connection of this worker process and its write transaction.
+"""The database connection of this worker process and its write transaction.
+
+SCIM_DB names a SQLite file (the default) or a PostgreSQL server (`postgresql://...`, see
+app/postgres.py, which gives the same functions below on its pool; it is imported only then,
+as psycopg is an optional dependency). For SQLite:
 
 One connection per worker, opened after fork on first use. Every write runs inside
 `async with database.write() as conn:` (or `write_sync()` in scripts): one `BEGIN IMMEDIATE`
@@ -17,10 +21,14 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import sqlite_utils
 
 from app import config, deadline, indexes, metrics, migrations
+from app.unavailable import Unavailable
+
+__all__ = ["Unavailable"]
 
 LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for a lock
 WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
@@ -80,20 +88,47 @@ def _current() -> _Opened:
     owner = (os.getpid(), config.get().db_path)
     if _opened is None or _opened.owner != owner:
         if _opened is not None and _opened.owner[0] == owner[0]:  # same process, new path
-            _opened.database.conn.close()
-            os.close(_opened.writers.lock)
+            stale, _opened = _opened, None
+            stale.database.conn.close()
+            os.close(stale.writers.lock)
         lock = os.open(owner[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         _opened = _Opened(open_database(owner[1]), _Writers(lock), owner)
     return _opened
 
 
+def postgres() -> bool:
+    """Whether SCIM_DB names a PostgreSQL server."""
+    return config.is_postgres(config.get().db_path)
+
+
 def db() -> sqlite_utils.Database:
-    """This process's database, opened (and migrated) on first use."""
+    """This process's SQLite database, opened (and migrated) on first use."""
+    if postgres():
+        raise RuntimeError("SCIM_DB names PostgreSQL: there is no SQLite database to open")
     return _current().database
 
 
+def open_now(drop_stale: bool = False) -> None:
+    """Open the database now (a server's start): migrations applied, declared indexes made;
+    with `drop_stale`, those of attributes no longer declared dropped (app/indexes.py)."""
+    if postgres():
+        from app import postgres as pg
+
+        with pg.transaction() as conn:
+            indexes.reconcile(cast(sqlite3.Connection, conn), drop_stale)
+        return
+    db()
+    indexes.ensure(connection(), drop_stale=drop_stale)
+
+
 def connection() -> sqlite3.Connection:
-    """This process's connection, for reads."""
+    """This process's connection, for reads. With PostgreSQL an autocommit reader on the pool
+    (app/postgres.py), which answers the sqlite3 methods the store calls."""
+    if postgres():
+        from app import postgres as pg
+
+        pg.pool()
+        return cast(sqlite3.Connection, pg.open_transaction() or pg.Reader())
     return _current().database.conn
 
 
@@ -104,6 +139,8 @@ def side_connection() -> sqlite3.Connection:
     """A second connection of this process that never waits for a lock (autocommit): for
     best-effort bookkeeping writes (a token's last use) that must not queue behind a writer."""
     global _side
+    if postgres():
+        return connection()  # autocommit on the pool: never waits for the writers' lock
     owner = (os.getpid(), config.get().db_path)
     if _side is None or _side[0] != owner:
         _current()  # the file exists and is migrated
@@ -123,6 +160,10 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
     decides; the flock only orders our workers. Nothing may be awaited inside the block: the
     connection is shared by every request of this worker.
     """
+    if postgres():
+        async with _postgres_write() as pg_conn:
+            yield pg_conn
+        return
     opened = _current()
     conn, writers = opened.database.conn, opened.writers
     waiting = time.perf_counter()
@@ -146,6 +187,33 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
             await asyncio.sleep(WRITER_HANDOFF_SECONDS)
 
 
+_pg_turn: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+
+@asynccontextmanager
+async def _postgres_write() -> AsyncIterator[sqlite3.Connection]:
+    """write() on PostgreSQL: one request of this worker at a time BEGINs on a pooled connection
+    and takes the writers' advisory lock (app/postgres.py); when another process holds it, the
+    wait is in a thread and this worker serves other requests meanwhile, as with SQLite's flock.
+    Nothing may be awaited inside the block, as on SQLite."""
+    from app import postgres as pg
+
+    global _pg_turn
+    loop = asyncio.get_running_loop()
+    if _pg_turn is None or _pg_turn[0] is not loop:
+        _pg_turn = (loop, asyncio.Lock())
+    waiting = time.perf_counter()
+    async with _pg_turn[1]:
+        with pg.transaction(locked=False) as conn:
+            if not conn.try_lock():
+                # Shielded: if the request is cancelled, the thread still gets the lock, and
+                # the rollback that follows (it waits for the thread) gives it back.
+                await asyncio.shield(loop.run_in_executor(_LOCK_WAITER, conn.lock))
+            metrics.WRITE_LOCK_WAIT.observe(time.perf_counter() - waiting)
+            with _counted():
+                yield cast(sqlite3.Connection, conn)
+
+
 async def _wait_for(lock: int) -> None:
     waiting = asyncio.get_running_loop().run_in_executor(
         _LOCK_WAITER, fcntl.flock, lock, fcntl.LOCK_EX
@@ -161,6 +229,12 @@ async def _wait_for(lock: int) -> None:
 @contextmanager
 def write_sync() -> Iterator[sqlite3.Connection]:
     """The same transaction for scripts and tests that run no event loop."""
+    if postgres():
+        from app import postgres as pg
+
+        with pg.transaction() as pg_conn, _counted():
+            yield cast(sqlite3.Connection, pg_conn)
+        return
     conn = connection()
     conn.execute("BEGIN IMMEDIATE")
     with _commit_or_rollback(conn):
@@ -170,6 +244,13 @@ def write_sync() -> Iterator[sqlite3.Connection]:
 def transaction_number() -> int:
     """Which write transaction of this process is open (or was last): app/events.py's txn."""
     return _transactions
+
+
+@contextmanager
+def _counted() -> Iterator[None]:
+    global _transactions
+    _transactions += 1
+    yield
 
 
 @contextmanager

@@ -11,11 +11,13 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
 from app import config, deadline
+from app.unavailable import Unavailable
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 MEDIA_TYPE = "application/scim+json"
 WWW_AUTHENTICATE = 'Bearer realm="scim"'
 
+UNAVAILABLE_RETRY_SECONDS = 2  # Retry-After of a 503 for a database out of reach
 log = logging.getLogger(__name__)
 
 
@@ -192,11 +194,17 @@ async def unicode_error_handler(_request: ConnexionRequest, exc: Exception) -> C
 
 
 async def database_error_handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """A statement SQLite stopped at the request's deadline (app/deadline.py) is a 503.
+    """A statement SQLite stopped at the request's deadline (app/deadline.py) is a 503, and
+    so is a database out of reach (`Unavailable`: PostgreSQL down, a lost connection, no free
+    pooled connection, a statement past PostgreSQL's statement_timeout).
 
     The client may retry (Retry-After); nothing was written, as an interrupted write
     transaction is rolled back. Any other database error is unexpected.
     """
+    if isinstance(exc, Unavailable):
+        log.warning("%s %s: the database is unavailable: %s", request.method, request.url.path, exc)
+        detail = "The database is unavailable right now; retry later"
+        return render(503, detail, headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
     if not deadline.passed():
         return await unexpected_error_handler(request, exc)
     seconds = config.get().request_deadline_seconds

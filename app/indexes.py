@@ -23,12 +23,13 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from app import errors
+from app import dialect, errors
 from app.resources import RESOURCE_TYPES, Attribute, Registry, ResourceType, registry
 
 PREFIX = "xd_"
 MUTABILITY = "mutability: "  # how a trigger's error starts (RAISE(ABORT, ...))
-_INDEX_NAME = re.compile(r"index '(xd_ix_\w+)'")
+# SQLite names the index in its message; PostgreSQL names the constraint.
+_INDEX_NAME = re.compile(r"(?:index '|constraint \")(xd_ix_\w+)")
 
 
 class StorageError(Exception):
@@ -46,17 +47,14 @@ class Declared:
     sql: str
 
 
-def json_path(urn: str, attribute: Attribute) -> str:
-    """The attribute's JSON path in the resource column (app/query.py writes it the same)."""
-    name = attribute.name
-    return f'$."{urn}".' + (name if name.replace("_", "").isalnum() else f'"{name}"')
-
-
 def expression(table: str, urn: str, attribute: Attribute) -> str:
-    """The indexed expression's operand: json_extract over `<table>.resource` (the table
-    named, as app/query.py names it; the planner matches it to the index's bare column)."""
+    """The indexed expression's operand: the attribute's value in `<table>.resource` (the table
+    named, as app/query.py names it; the planner matches it to the index's bare column), e.g.
+    SQLite's `json_extract(resource, '$."<urn>".<name>')`."""
     column = f"{table}.resource" if table else "resource"
-    return f"json_extract({column}, '{json_path(urn, attribute)}')"
+    sql = dialect.current()
+    path = sql.path_literal([urn, attribute.name])
+    return sql.scalar(column, path, dialect.kind_of(attribute.type))
 
 
 def folds(attribute: Attribute) -> bool:
@@ -92,7 +90,7 @@ def _for(table: str, tenant: str, urn: str, attribute: Attribute) -> list[Declar
     slug = re.sub(r"\W", "", attribute.name.lower())
     if attribute.indexed or attribute.uniqueness != "none":
         operand = expression("", urn, attribute)
-        operand = f"casefold({operand})" if folds(attribute) else operand
+        operand = dialect.current().fold(operand) if folds(attribute) else operand
         unique = "UNIQUE " if attribute.uniqueness != "none" else ""
         # Led by the tenant, like every index of the table: a tenant's lookups stay in its own
         # entries, and uniqueness is per tenant, as userName's is.
@@ -105,13 +103,28 @@ def _for(table: str, tenant: str, urn: str, attribute: Attribute) -> list[Declar
         new = expression("NEW", urn, attribute)
         message = f"{MUTABILITY}{urn}:{attribute.name}"
         name = _name("tr", table, slug, old)
-        sql = (
+        found.append(
+            Declared(name, table, urn, attribute, _trigger(name, table, old, new, message))
+        )
+    return found
+
+
+def _trigger(name: str, table: str, old: str, new: str, message: str) -> str:
+    if dialect.current() is dialect.SQLITE:
+        return (
             f"CREATE TRIGGER {name} BEFORE UPDATE OF resource ON {table}"
             f" WHEN {old} IS NOT NULL AND {new} IS NOT {old}"
             f" BEGIN SELECT RAISE(ABORT, '{message}'); END"
         )
-        found.append(Declared(name, table, urn, attribute, sql))
-    return found
+    # PostgreSQL: a trigger runs a function of the same name; class 23 (integrity constraint
+    # violation) makes it an IntegrityError, as SQLite's RAISE(ABORT) is.
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        f" IF {old} IS NOT NULL AND {new} IS DISTINCT FROM {old} THEN"
+        f" RAISE EXCEPTION '{message}' USING ERRCODE = '23000'; END IF; RETURN NEW; END $$;\n"
+        f"CREATE TRIGGER {name} BEFORE UPDATE OF resource ON {table}"
+        f" FOR EACH ROW EXECUTE FUNCTION {name}()"
+    )
 
 
 def _name(kind: str, table: str, slug: str, definition: str) -> str:
@@ -123,30 +136,49 @@ def ensure(conn: sqlite3.Connection, drop_stale: bool = False) -> None:
     """Create the indexes and triggers the Registry in force needs; with `drop_stale` (the
     server's start, app/main.py), drop ours it does not. Another process opening the file (a
     script, the bench's seeding) without the server's SCIM_SCHEMAS_DIR so drops nothing."""
-    wanted = {d.name: d for d in declared(registry())}
     conn.execute("BEGIN IMMEDIATE")  # workers opening one file together do this once
     try:
-        existing = {
-            (kind, name)
-            for kind, name in conn.execute(
-                "SELECT type, name FROM sqlite_master WHERE name GLOB 'xd_*'"
-            )
-        }
-        for kind, name in existing:
-            if drop_stale and name not in wanted and kind in ("index", "trigger"):
-                conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
-        for name, item in wanted.items():
-            if not any(n == name for _, n in existing):
-                _create(conn, item)
+        reconcile(conn, drop_stale)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
 
 
+# Ours, with their kind and table: SQLite's schema table, PostgreSQL's catalogs.
+_EXISTING = {
+    "sqlite": "SELECT type, name, tbl_name FROM sqlite_master WHERE name GLOB 'xd_*'",
+    "postgres": (
+        "SELECT 'index', indexname, tablename FROM pg_indexes"
+        " WHERE schemaname = current_schema() AND indexname LIKE 'xd\\_%'"
+        " UNION ALL SELECT 'trigger', t.tgname, c.relname FROM pg_trigger t"
+        " JOIN pg_class c ON c.oid = t.tgrelid"
+        " WHERE c.relnamespace = current_schema()::regnamespace"
+        " AND t.tgname LIKE 'xd\\_%'"
+    ),
+}
+
+
+def reconcile(conn: sqlite3.Connection, drop_stale: bool = False) -> None:
+    """ensure()'s work inside the caller's write transaction."""
+    wanted = {d.name: d for d in declared(registry())}
+    sql = dialect.current()
+    existing = {(kind, name, table) for kind, name, table in conn.execute(_EXISTING[sql.name])}
+    for kind, name, table in existing:
+        if drop_stale and name not in wanted and kind in ("index", "trigger"):
+            on = f" ON {table}" if sql is dialect.POSTGRES and kind == "trigger" else ""
+            conn.execute(f"DROP {kind.upper()} IF EXISTS {name}{on}")
+            if on:
+                conn.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    for name, item in wanted.items():
+        if not any(n == name for _, n, _ in existing):
+            _create(conn, item)
+
+
 def _create(conn: sqlite3.Connection, item: Declared) -> None:
     try:
-        conn.execute(item.sql)
+        for statement in item.sql.split(";\n"):
+            conn.execute(statement)
     except sqlite3.IntegrityError as exc:
         raise StorageError(
             f"{item.urn}:{item.attribute.name} is declared unique, but stored rows of"

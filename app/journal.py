@@ -62,8 +62,12 @@ _TRIM = "DELETE FROM exchange WHERE id <= (SELECT max(id) FROM exchange) - ?"
 
 
 def path_for(db_path: str) -> str:
-    """The journal file beside a database."""
-    return db_path + SUFFIX
+    """The journal file: SCIM_JOURNAL, else beside a SQLite database; with PostgreSQL a local
+    file of this host (`scim.journal`): the journal is per host, never in the shared database."""
+    settings = config.get()
+    if settings.journal_path and db_path == settings.db_path:
+        return settings.journal_path
+    return "scim" + SUFFIX if config.is_postgres(db_path) else db_path + SUFFIX
 
 
 def connect(path: str) -> sqlite3.Connection:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from app import config, errors, filters, query, rendering, store
+from app import config, dialect, errors, filters, query, rendering, store
 from app.resources import GROUP, RESOURCE_TYPES, USER, Registry, ResourceType, registry
 from app.selection import parse_selection
 
@@ -89,7 +89,12 @@ def _plan(
 ) -> Callable[[int, int], tuple[int, list[store.Row]]]:
     """Compile once (raising on a bad filter or sortBy); the result runs (limit, offset)."""
     where, params, order = _compiled(
-        registry(), resource_type.name, wanted.filter, wanted.sort_by, wanted.sort_order
+        dialect.current().name,
+        registry(),
+        resource_type.name,
+        wanted.filter,
+        wanted.sort_by,
+        wanted.sort_order,
     )
 
     def run(limit: int, offset: int) -> tuple[int, list[store.Row]]:
@@ -100,6 +105,7 @@ def _plan(
 
 @lru_cache(maxsize=1024)
 def _compiled(
+    sql_dialect: str,
     schemas: Registry,
     type_name: str,
     filter_text: str | None,
@@ -108,7 +114,8 @@ def _compiled(
 ) -> tuple[str | None, Mapping[str, Any], str | None]:
     """(WHERE, parameters, ORDER BY) for a query; the same lookup recurs on every Okta push.
 
-    The Registry in force is part of the key: declared attributes change what a filter means.
+    The Registry in force is part of the key: declared attributes change what a filter means;
+    so is the SQL dialect (app/dialect.py), which query.compile reads.
     """
     node = filters.parse(filter_text) if filter_text and filter_text.strip() else None
     compiled = query.compile(RESOURCE_TYPES[type_name], node, sort_by, sort_order)

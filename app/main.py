@@ -11,7 +11,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from app import auth, config, database, errors, events, indexes, push, records, spec, validation
+from app import auth, config, database, errors, events, push, records, spec, validation
 from app.framework import DecoratedOnceApi, FastJsonifier
 from app.middleware import RequestNormalizer
 from app.observe import Observer
@@ -29,8 +29,9 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     for catalog in registry().catalogs.values():
         records.records(catalog)
     events.check(settings)  # a bad events setting (no signing key) stops the server at start
-    database.db()  # opens the file and applies migrations now, so a bad path fails at start
-    indexes.ensure(database.connection(), drop_stale=True)  # of attributes no longer declared
+    # Opens the database and applies migrations now, so a bad SCIM_DB fails at start; drops
+    # the indexes of attributes no longer declared.
+    database.open_now(drop_stale=True)
     app = connexion.AsyncApp(
         __name__,
         specification_dir=str(spec.SPEC_PATH.parent),

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app import errors, tables, tenancy
+from app import dialect, errors, tables, tenancy
 from app.database import connection
 from app.tables import GROUPS, MEMBERS_TABLE, USERS, Membership, Table
 
@@ -37,14 +37,13 @@ def has_more_members(group_id: str, limit: int) -> bool:
 
 def groups_of(user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """For each user, the (group id, displayName) of the groups it is a direct member of."""
-    display = "json_extract(o.resource, '$.displayName')"
+    display = _text("o", "displayName")
     return _across(tables.USER_GROUPS, GROUPS, display, user_ids)
 
 
 def members_of(group_ids: Sequence[str]) -> dict[str, list[Member]]:
     """For each group, its members (in user creation order) with their display names."""
-    name = "json_extract(o.resource, '$.displayName'), json_extract(o.resource, '$.userName')"
-    display = f"coalesce({name})"
+    display = f"coalesce({_text('o', 'displayName')}, {_text('o', 'userName')})"
     found = _across(tables.GROUP_MEMBERS, USERS, display, group_ids)
     return {gid: [Member(*pair) for pair in pairs] for gid, pairs in found.items()}
 
@@ -62,13 +61,19 @@ def page_of(group_id: str, limit: int, offset: int) -> tuple[int, list[Member]]:
     conn = connection()
     sql = f"SELECT count(*) FROM {MEMBERS_TABLE} WHERE {side.own} = ?"
     total = int(conn.execute(sql, [group_id]).fetchone()[0])
-    name = "json_extract(u.resource, '$.displayName'), json_extract(u.resource, '$.userName')"
+    name = f"{_text('u', 'displayName')}, {_text('u', 'userName')}"
     sql = (
         f"SELECT u.id, coalesce({name}) FROM {MEMBERS_TABLE} m JOIN {USERS.name} u"
         f" ON u.id = m.{side.other} WHERE m.{side.own} = ? ORDER BY m.{side.other} LIMIT ? OFFSET ?"
     )
     rows = conn.execute(sql, [group_id, limit, offset])
     return total, [Member(value, display) for value, display in rows]
+
+
+def _text(alias: str, attribute: str) -> str:
+    """A top-level text attribute of the resource of the row `alias`."""
+    sql = dialect.current()
+    return sql.scalar(f"{alias}.resource", sql.path_literal([attribute]), "text")
 
 
 def _across(
@@ -97,7 +102,8 @@ def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]
     _require_group(conn, group_id)
     _require_users(conn, wanted)
     conn.executemany(
-        f"INSERT OR IGNORE INTO {MEMBERS_TABLE} ({side.own}, {side.other}) VALUES (?, ?)",
+        f"INSERT INTO {MEMBERS_TABLE} ({side.own}, {side.other}) VALUES (?, ?)"
+        " ON CONFLICT DO NOTHING",
         [(group_id, uid) for uid in wanted],
     )
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from app import database, tenancy
+from app import database, dialect, tenancy
 from app.tables import OUTBOX
 
 EVENTS = OUTBOX.events
@@ -202,7 +202,8 @@ def low_mark(polled: bool, urls: Sequence[str]) -> int:
     if polled:
         # Through the index of the unacknowledged (bounded), not past the acknowledged kept.
         oldest = database.connection().execute(
-            f"SELECT min(seq) FROM {EVENTS} INDEXED BY {UNACKED} WHERE acked IS NULL"
+            f"SELECT min(seq) FROM {EVENTS}{dialect.current().indexed_by(UNACKED)}"
+            " WHERE acked IS NULL"
         )
         first = oldest.fetchone()[0]
         marks.append(last_seq() if first is None else first - 1)
@@ -218,7 +219,8 @@ def prune(
     tenant has not acknowledged does not hold back the others'; returns how many went. The
     newest event stays, so that no sequence is used twice."""
     acked = " AND acked IS NOT NULL" if polled else ""
-    first = conn.execute(f"SELECT min(seq) FROM {EVENTS} WHERE 1{acked}").fetchone()[0]
+    true = dialect.current().true
+    first = conn.execute(f"SELECT min(seq) FROM {EVENTS} WHERE {true}{acked}").fetchone()[0]
     if first is None:
         return 0
     sql = (
@@ -232,8 +234,9 @@ def skip_to(conn: sqlite3.Connection, seq: int, polled: bool, urls: Sequence[str
     """Drop the events some receiver still waits for up to `seq` (never the newest), and move
     the push cursors there; returns how many were dropped."""
     low = low_mark(polled, urls)
-    conditions = (["acked IS NULL"] if polled else []) + (["1"] if urls else [])
-    waiting = " OR ".join(conditions) or "0"
+    sql = dialect.current()
+    conditions = (["acked IS NULL"] if polled else []) + ([sql.true] if urls else [])
+    waiting = " OR ".join(conditions) or sql.false
     dropped = conn.execute(
         f"DELETE FROM {EVENTS} WHERE seq > ? AND seq <= ? AND ({waiting})"
         f" AND seq < (SELECT max(seq) FROM {EVENTS})",
@@ -259,7 +262,7 @@ def add_to_counter(conn: sqlite3.Connection, name: str, amount: int) -> int:
     return int(
         conn.execute(
             f"INSERT INTO {OUTBOX.state} (name, value) VALUES (?, ?) ON CONFLICT (name)"
-            " DO UPDATE SET value = value + excluded.value RETURNING value",
+            f" DO UPDATE SET value = {OUTBOX.state}.value + excluded.value RETURNING value",
             [name, amount],
         ).fetchone()[0]
     )

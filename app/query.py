@@ -4,7 +4,7 @@
 Values and JSON paths are always bound parameters; table and column names come only from
 the storage map (app/tables.py). String comparisons honour each attribute's `caseExact`:
 case-insensitive ones compare `casefold()`ed text on both sides (SQLite's NOCASE and lower()
-fold ASCII only). The dialect lives in OPERATORS and the few SQL fragments below.
+fold ASCII only). What differs between SQLite and PostgreSQL comes from app/dialect.py.
 """
 
 from __future__ import annotations
@@ -13,26 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app import checks, errors, indexes
+from app import checks, dialect, errors, indexes
 from app.checks import Both, Checked, Either, Negated, Schemas, Term, Within
 from app.evaluate import leaf, resource_matches
 from app.filters import AttrPath, Compare, Node, parse_path
 from app.resources import Attribute, ResourceType
 from app.tables import MEMBERS_TABLE, Column
 
-# Operator -> SQL template over an expression {x} and a bound value {v}.
-OPERATORS: dict[str, str] = {
-    "eq": "{x} = {v}",
-    "ne": "({x} IS NULL OR {x} <> {v})",
-    "co": "instr({x}, {v}) > 0",
-    "sw": "substr({x}, 1, length({v})) = {v}",
-    # Not substr(x, -length(v)): for v = "" that is substr(x, 0), the whole of x.
-    "ew": "substr({x}, length({x}) - length({v}) + 1) = {v}",
-    "gt": "{x} > {v}",
-    "ge": "{x} >= {v}",
-    "lt": "{x} < {v}",
-    "le": "{x} <= {v}",
-}
+# Operator -> SQL template over an expression {x} and a bound value {v} (per dialect).
+OPERATORS: dict[str, str] = dialect.SQLITE.operators
 
 
 @dataclass(frozen=True)
@@ -75,6 +64,7 @@ class _Compiler:
     def __init__(self, resource_type: ResourceType) -> None:
         self.type, self.table = resource_type, resource_type.table
         self.params: dict[str, Any] = {}
+        self.sql = dialect.current()
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -87,7 +77,7 @@ class _Compiler:
         if isinstance(checked, Either):
             return f"({self.where(checked.left)} OR {self.where(checked.right)})"
         if isinstance(checked, Negated):
-            return f"NOT coalesce({self.where(checked.expr)}, 0)"
+            return f"NOT coalesce({self.where(checked.expr)}, {self.sql.false})"
         if isinstance(checked, Schemas):
             return self.schemas(checked)
         if isinstance(checked, Within):
@@ -119,13 +109,13 @@ class _Compiler:
         if term.urn is None and attribute.name == "meta" and sub and sub.name == "resourceType":
             # The same for every row of the table: decided here, as the evaluator decides it.
             matched = resource_matches(term, {"meta": {"resourceType": self.type.name}})
-            return "1" if matched else "0"
+            return self.sql.true if matched else self.sql.false
         if attribute.multi_valued:
             return self.indexed(term) or self.exists(
                 term, lambda element: self.leaf(term, element(sub))
             )
         if attribute.type == "complex" and sub is None:  # `pr` on a complex attribute
-            return f"{self.json(_json_path(term.urn, attribute))} IS NOT NULL"
+            return f"{self.json([*_urn(term.urn), attribute.name], 'json')} IS NOT NULL"
         column = self.column(term.urn, attribute, sub)
         if column is not None:
             operand = Operand(f"{self.table.name}.{column.name}", folded=column.folded)
@@ -138,20 +128,22 @@ class _Compiler:
         index's own expression, its path written out, so that the planner uses the index."""
         if urn is not None and sub is None and indexes.indexed(self.type, urn, attribute):
             return indexes.expression(self.table.name, urn, attribute)
-        return self.json(_json_path(urn, attribute, sub))
+        parts = [*_urn(urn), attribute.name, *([sub.name] if sub else [])]
+        return self.json(parts, dialect.kind_of((sub or attribute).type))
 
     def schemas(self, checked: Schemas) -> str:
         # `schemas` is not stored: the core schema is always there (decided here, in Python,
         # as the reference evaluator decides it), and an extension's URN is there when the
         # resource has an object under it, declared or not (resources.schemas_of).
-        core = "1" if leaf(checked.node, self.type.schema, checks.SCHEMAS) else "0"
+        matched = leaf(checked.node, self.type.schema, checks.SCHEMAS)
+        core = self.sql.true if matched else self.sql.false
         node = checked.node
         term = Term(
             node, None, checks.SCHEMAS, None, node.value if isinstance(node, Compare) else None
         )
         key = self.leaf(term, Operand("k.key"))
         return (
-            f"({core} OR EXISTS (SELECT 1 FROM json_each({self.table.name}.resource) k"
+            f"({core} OR EXISTS (SELECT 1 FROM {self.sql.keys(self.table.name + '.resource')}"
             f" WHERE k.key LIKE 'urn:%' AND {key}))"
         )
 
@@ -162,7 +154,8 @@ class _Compiler:
             right = self.element_filter(checked.right, element)
             return f"({left}{joiner}{right})"
         if isinstance(checked, Negated):
-            return f"NOT coalesce({self.element_filter(checked.expr, element)}, 0)"
+            inner = self.element_filter(checked.expr, element)
+            return f"NOT coalesce({inner}, {self.sql.false})"
         assert isinstance(checked, Term)
         return self.leaf(checked, element(checked.sub))
 
@@ -185,13 +178,15 @@ class _Compiler:
             )
 
         def element(sub: Attribute | None) -> Operand:
+            kind = dialect.kind_of((sub or target.attribute).type)
             if sub is None:
-                return Operand("e.value")
-            return Operand(f"json_extract(e.value, {self.bind('$.' + _quote(sub.name))})")
+                return Operand(self.sql.scalar("e.value", None, kind))
+            path = self.bind(self.sql.path([sub.name]))
+            return Operand(self.sql.scalar("e.value", path, kind))
 
-        path = self.bind(_json_path(target.urn, target.attribute))
+        path = self.bind(self.sql.path([*_urn(target.urn), target.attribute.name]))
         return (
-            f"EXISTS (SELECT 1 FROM json_each({table}.resource, {path}) e"
+            f"EXISTS (SELECT 1 FROM {self.sql.elements(table + '.resource', path)}"
             f" WHERE {condition(element)})"
         )
 
@@ -199,20 +194,21 @@ class _Compiler:
         expr = operand.sql
         if term.op == "pr":
             if term.compared.type == "string":
-                return f"coalesce({expr} <> '', 0)"
+                return f"coalesce({expr} <> '', {self.sql.false})"
             return f"{expr} IS NOT NULL"
         value = term.value
         # Membership values are ids, compared exactly so the membership index serves them.
         fold = term.folds and not operand.exact
         if fold and not operand.folded:
-            expr = f"casefold({expr})"
+            expr = self.sql.fold(expr)
         if value is None:
             return f"{expr} IS NULL" if term.op == "eq" else f"{expr} IS NOT NULL"
         if fold and isinstance(value, str):
-            value = value.casefold()
+            # A folded column holds casefold()ed text; the dialect folds the others.
+            value = value.casefold() if operand.folded else self.sql.fold_value(value)
         if isinstance(value, bool):
-            value = int(value)
-        return OPERATORS[term.op].format(x=expr, v=self.bind(value))
+            value = self.sql.bool_value(value)
+        return self.sql.operators[term.op].format(x=expr, v=self.bind(value))
 
     def order_by(self, sort_by: str, order: str | None) -> str:
         """ORDER BY for `sortBy`/`sortOrder` (RFC 7644 §3.4.2.3); ties by creation order."""
@@ -228,12 +224,14 @@ class _Compiler:
         if attribute.multi_valued:
             # RFC 7644 §3.4.2.3: a multi-valued attribute sorts by its primary value.
             value = sub.name if sub else "value"
-            expr = (
-                f"(SELECT json_extract(e.value, {self.bind('$.' + _quote(value))}) FROM json_each("
-                f"{table}.resource, {self.bind(_json_path(urn, attribute))}) e"
-                " ORDER BY json_extract(e.value, '$.primary') IS NOT 1 LIMIT 1)"
-            )
             target = attribute.sub.get(value.lower(), target)
+            scalar = self.sql.scalar(
+                "e.value", self.bind(self.sql.path([value])), dialect.kind_of(target.type)
+            )
+            elements = self.sql.elements(
+                f"{table}.resource", self.bind(self.sql.path([*_urn(urn), attribute.name]))
+            )
+            expr = f"(SELECT {scalar} FROM {elements} ORDER BY {self.sql.first_primary()} LIMIT 1)"
         elif attribute.type == "complex" and sub is None:
             raise errors.InvalidValue(f"cannot sort by complex attribute {sort_by!r}")
         else:
@@ -243,7 +241,7 @@ class _Compiler:
             else:
                 expr = self.declared(urn, attribute, sub)
         if target.type in ("string", "reference") and not target.case_exact and not folded:
-            expr = f"casefold({expr})"
+            expr = self.sql.fold(expr)
         direction = "DESC" if order == "descending" else "ASC"
         # Resources without the attribute sort last either way (RFC 7644 §3.4.2.3).
         return f"({expr}) IS NULL, {expr} {direction}, {table}.seq"
@@ -255,8 +253,9 @@ class _Compiler:
         key = str(AttrPath(attribute.name, sub.name if sub else None)).lower()
         return self.table.columns.get(key)
 
-    def json(self, path: str) -> str:
-        return f"json_extract({self.table.name}.resource, {self.bind(path)})"
+    def json(self, parts: list[str], kind: str) -> str:
+        path = self.bind(self.sql.path(parts))
+        return self.sql.scalar(f"{self.table.name}.resource", path, kind)
 
 
 def _conjuncts(checked: Checked) -> list[Term]:
@@ -270,10 +269,5 @@ def _is_text_equality(term: Term) -> bool:
     return term.op == "eq" and isinstance(term.value, str)
 
 
-def _quote(name: str) -> str:
-    return f'"{name}"' if not name.replace("_", "").isalnum() else name
-
-
-def _json_path(urn: str | None, attribute: Attribute, sub: Attribute | None = None) -> str:
-    path = "$." + (f'"{urn}".' if urn else "") + _quote(attribute.name)
-    return path + "." + _quote(sub.name) if sub else path
+def _urn(urn: str | None) -> list[str]:
+    return [urn] if urn else []

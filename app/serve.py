@@ -25,7 +25,7 @@ def main() -> None:
     workers = os.environ.get("WORKERS", str(os.cpu_count() or 2))
     base = settings.base_url or f"http://{host}:{port}/scim/v2"
     print(f"SCIM base URL: {base}")
-    print(f"Database:      {os.path.abspath(settings.db_path)}")
+    print(f"Database:      {config.shown_db(settings.db_path)}")
     root = base.removesuffix("/").removesuffix("/scim/v2")
     print(f"Console:       {root}/console (sign in with the token)")
     if generated:

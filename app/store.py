@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from app import errors, indexes, tables, tenancy
+from app import dialect, errors, indexes, tables, tenancy
 from app.database import connection
 from app.resources import USER, ResourceType
 from app.tables import GROUPS, MEMBERS_TABLE
@@ -81,7 +81,8 @@ def attribute_of(resource_type: ResourceType, resource_id: str, name: str) -> An
     None when it is absent or there is no such resource."""
     table = resource_type.table
     sql = f"SELECT resource -> ? FROM {table.name} WHERE {table.tenant} = ? AND id = ?"
-    found = connection().execute(sql, [f"$.{name}", tenancy.name(), resource_id]).fetchone()
+    key = dialect.current().attribute_key(name)
+    found = connection().execute(sql, [key, tenancy.name(), resource_id]).fetchone()
     return None if found is None or found[0] is None else orjson.loads(found[0])
 
 
@@ -110,6 +111,7 @@ def search(
     conn = connection()
     scope = f"{name}.{table.tenant} = :tenant"
     bound = {**params, "lim": limit, "off": offset, "tenant": tenancy.name()}
+    hint = dialect.current().indexed_by(table.seq_index)
     if where is None:
         total = conn.execute(f"SELECT count(*) FROM {name} WHERE {scope}", bound).fetchone()[0]
         if limit <= 0 or offset >= total:
@@ -117,7 +119,7 @@ def search(
         if order_by is None:
             sql = (
                 f"SELECT {_COLUMNS} FROM {name} WHERE {scope} AND seq >= (SELECT seq FROM {name}"
-                f" INDEXED BY {table.seq_index} WHERE {scope} ORDER BY seq LIMIT 1 OFFSET :off)"
+                f"{hint} WHERE {scope} ORDER BY seq LIMIT 1 OFFSET :off)"
                 " ORDER BY seq LIMIT :lim"
             )
         else:
@@ -130,8 +132,9 @@ def search(
     order = order_by or "seq"
     sql = (
         f"SELECT {_COLUMNS}, count(*) OVER () FROM {name} WHERE {scope} AND ({where})"
-        f" ORDER BY {order} LIMIT max(:lim, 1) OFFSET :off"
+        f" ORDER BY {order} LIMIT :lim1 OFFSET :off"
     )
+    bound["lim1"] = max(limit, 1)
     rows = conn.execute(sql, bound).fetchall()
     if rows:
         return rows[0][-1], [_row(r) for r in rows[:limit]]
@@ -275,7 +278,7 @@ def _version_condition(expected: Expected, params: dict[str, Any]) -> str:
     for n, version in enumerate(sorted(expected)):
         params[f"v{n}"] = version
         names.append(f":v{n}")
-    return f" AND version IN ({', '.join(names)})" if names else " AND 0"
+    return f" AND version IN ({', '.join(names)})" if names else f" AND {dialect.current().false}"
 
 
 def _why_unchanged(

@@ -83,6 +83,7 @@ class Options:
     results: Path
     synchronous: str | None = None
     tenants: str = ""  # BENCH_TENANTS, "count:users": more tenants beside the default one
+    backend: str = "sqlite"  # BENCH_BACKEND: sqlite, or postgres (a new database on BENCH_POSTGRES)
     schemas_dir: str | None = None  # examples/schemas when a scenario needs the extension
     journal_size: str | None = None
     log_format: str | None = None
@@ -93,7 +94,7 @@ class Session:
     """One seeded database with the server and the ceiling running beside it."""
 
     directory: Path
-    db: Path
+    db: Path | str
     manifest: seed.Manifest
     scim: server.Server
     ceiling: server.Server
@@ -140,6 +141,7 @@ def options(argv: list[str], env: dict[str, str]) -> Options:
         results=args.results,
         synchronous=env.get("SCIM_SYNCHRONOUS") or None,
         tenants=env.get("BENCH_TENANTS", ""),
+        backend=env.get("BENCH_BACKEND", "sqlite"),
         schemas_dir=EXAMPLES if any(load.SCENARIOS[s].extended for s in chosen) else None,
         journal_size=env.get("SCIM_JOURNAL_SIZE") or None,
         log_format=env.get("SCIM_LOG_FORMAT") or None,
@@ -163,13 +165,34 @@ def _size(pair: str) -> tuple[int, int]:
 
 
 @contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new database on BENCH_POSTGRES's server (default: the local one), dropped after."""
+    import psycopg
+
+    admin = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"scim_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+            " LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
+        )
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
 def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Session]:
     """Seed a fresh database, start the server and the ceiling, warm both up."""
     members = max(1, min(members, users))  # member_add needs a member to toggle
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="scim-bench-") as tmp, ExitStack() as stack:
         directory = Path(tmp)
-        db = directory / "scim.db"
+        db: Path | str = directory / "scim.db"
+        if opts.backend == "postgres":
+            db = stack.enter_context(postgres_database())
         print(f"seeding {users:,} users, a group of {members:,} members ...", flush=True)
         if opts.tenants:
             print(f"  and BENCH_TENANTS={opts.tenants} (tenants:users each) ...", flush=True)
@@ -179,7 +202,8 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         load.write_data(directory, manifest)
         scim = stack.enter_context(
             server.serve(
-                "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
+                "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token,
+                 "SCIM_JOURNAL": str(directory / "scim.journal")}
                 | _server_settings(opts),
                 "/scim/v2/ServiceProviderConfig", token, directory / "scim.log",
             )
@@ -194,7 +218,8 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         for variant in sorted({load.SCENARIOS[name].variant for name in opts.scenarios} - {""}):
             variants[variant] = stack.enter_context(
                 server.serve(
-                    "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token}
+                    "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token,
+                 "SCIM_JOURNAL": str(directory / "scim.journal")}
                     | _server_settings(opts) | VARIANTS[variant],
                     "/scim/v2/ServiceProviderConfig", token, directory / f"scim-{variant}.log",
                 )

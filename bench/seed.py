@@ -44,7 +44,7 @@ class Manifest:
 
 
 def seed(
-    db: Path,
+    db: Path | str,
     users: int,
     members: int,
     manifest: Path,
@@ -59,7 +59,7 @@ def seed(
     return Manifest(**data)
 
 
-def prune(db: Path, prefix: str, schemas_dir: str | None = None) -> None:
+def prune(db: Path | str, prefix: str, schemas_dir: str | None = None) -> None:
     """Delete the users a create scenario added, so every round sees the same data."""
     _child(schemas_dir, "prune", str(db), prefix)
 
@@ -122,7 +122,8 @@ def _seed(users: int, big_size: int, manifest: str) -> None:
             store.insert(conn, GROUP, gid, {"displayName": name})
             members.add_members(conn, gid, rng.sample(ids, min(SMALL_GROUP_SIZE, len(ids))))
             names.append(name)
-    database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if not database.postgres():
+        database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     big_members = ids[:big_size]
     rng.shuffle(big_members)
     data = {
@@ -151,7 +152,8 @@ def _seed_tenants(count: int, each: int, manifest: str) -> None:
                 store.insert(conn, USER, str(uuid.uuid4()), body)
         if number == count // 2:
             chosen = {"tenant": name, "tenant_token": token, "tenant_names": names}
-    database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if not database.postgres():
+        database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = json.loads(Path(manifest).read_text())
     Path(manifest).write_text(json.dumps({**data, **chosen}))
 

@@ -6,6 +6,8 @@
 # URL with its own token instead of the default tenant's), FUZZ_SCHEMAS_DIR (the server's
 # SCIM_SCHEMAS_DIR, default examples/schemas; empty for none). The fuzzer reads the spec the
 # server publishes, so the declared extensions and read-only resource types are fuzzed too.
+# FUZZ_BACKEND=postgres: the server stores in a new PostgreSQL database on SCIM_TEST_POSTGRES's
+# server (tests/backends.py), dropped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -15,11 +17,15 @@ work=$(mktemp -d)
 token=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))')
 port=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/scim/v2"
+db="$work/scim.db"
+if [ "${FUZZ_BACKEND:-sqlite}" = postgres ]; then
+  db=$("$BIN/python" -c 'from tests import backends; print(backends.create())')
+fi
 schemas_dir=${FUZZ_SCHEMAS_DIR-examples/schemas}
 ready="$base/ServiceProviderConfig"
 if [ -n "${FUZZ_TENANT:-}" ]; then
   # The admin command makes the file, the tenant and its token before the server starts.
-  tenant_json=$("$BIN/python" -m app.tenants add "$FUZZ_TENANT" --db "$work/scim.db" --json)
+  tenant_json=$(SCIM_JOURNAL="$work/scim.journal" "$BIN/python" -m app.tenants add "$FUZZ_TENANT" --db "$db" --json)
   token=$(echo "$tenant_json" | "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)["token"])')
   base="$base/tenants/$FUZZ_TENANT"
 fi
@@ -30,14 +36,19 @@ events_token=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24)
 # also shows that the tenant's token opens its tenant only. Security events are on (poll, HS256),
 # so every write path appends its events while fuzzed, and a long poll that finds nothing waits
 # a fifth of a second rather than 20 s.
-env -u SCIM_BASE_URL SCIM_DB="$work/scim.db" SCIM_TOKEN="${FUZZ_TENANT:+default-tenant-unused-}$token" \
+env -u SCIM_BASE_URL SCIM_DB="$db" SCIM_JOURNAL="$work/scim.journal" SCIM_TOKEN="${FUZZ_TENANT:+default-tenant-unused-}$token" \
   SCIM_SCHEMAS_DIR="$schemas_dir" \
   SCIM_EVENTS_TOKEN="$events_token" SCIM_EVENTS_SECRET="$events_token$token" \
   SCIM_EVENTS_LONG_POLL_SECONDS=0.2 \
   "$BIN/gunicorn" --workers "${FUZZ_WORKERS:-2}" --bind "127.0.0.1:$port" --no-control-socket \
   --worker-class app.worker.ScimWorker "app.main:create_app()" > "$work/server.log" 2>&1 &
 server=$!
-stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
+stop() {
+  kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true
+  if [ "$db" != "$work/scim.db" ]; then
+    "$BIN/python" -c 'import sys; from tests import backends; backends.drop(sys.argv[1])' "$db"
+  fi
+}
 trap stop EXIT
 
 for _ in $(seq 100); do

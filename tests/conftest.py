@@ -21,6 +21,7 @@ from app import config, database, spec, store
 from app.main import create_app
 from app.resources import USER
 from app.values import clean, normalize_primary
+from tests import backends
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -173,7 +174,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if handed is not None:
         handed["called"] = sorted(CALLED)
         return
-    whole_run = not session.config.option.keyword and session.config.args in ([], ["tests"])
+    marks = session.config.option.markexpr
+    only_postgres = "postgres" in marks and "not postgres" not in marks
+    whole_run = (
+        not session.config.option.keyword
+        and session.config.args in ([], ["tests"])
+        and not only_postgres
+    )
     if not whole_run or exitstatus != 0:
         return
     missing = sorted(spec_operations() - CALLED)
@@ -195,16 +202,48 @@ def app() -> Any:
     return APP
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test process (tests/backends.py); skips without a server."""
+    why = backends.unreachable()
+    if why is not None:
+        pytest.skip(why)
+    url = backends.create()
+    yield url
+    backends.drop(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend of the test's clients: every HTTP test runs on both (the
+    PostgreSQL half is marked `postgres`; `make test` leaves it to `make test-postgres`)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_client(app: Any, tmp_path: Path) -> Iterator[Callable[..., ScimClient]]:
+def make_client(
+    app: Any,
+    tmp_path: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., ScimClient]]:
     """A client over a fresh database, with runtime settings overridden."""
     opened: list[TestClient] = []
 
     def make(*, served: Any = None, **overrides: Any) -> ScimClient:
         """`served`: an app of app_for(...) instead of the shared one (its settings too)."""
-        db_path = str(tmp_path / f"scim{len(opened)}.db")
-        shutil.copyfile(migrated_template(), db_path)
-        config.use(config.get().with_overrides(db_path=db_path, **overrides))
+        if backend == "postgres":
+            url = request.getfixturevalue("postgres_url")
+            journal = str(tmp_path / f"scim{len(opened)}.journal")
+            monkeypatch.setenv("SCIM_JOURNAL", journal)  # settings read again (app/tenants.py)
+            config.use(config.get().with_overrides(db_path=url, journal_path=journal, **overrides))
+            backends.empty(url)
+            database.open_now(drop_stale=True)  # the declared indexes of this test's schemas
+        else:
+            db_path = str(tmp_path / f"scim{len(opened)}.db")
+            shutil.copyfile(migrated_template(), db_path)
+            config.use(config.get().with_overrides(db_path=db_path, **overrides))
         client = TestClient(Recorder(served or app), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)
@@ -258,10 +297,26 @@ def assert_scim_error(response: Any, status: int, scim_type: str | None = None) 
     return dict(body)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `sqlite_only` (it reads SQLite's own files, pragmas or plans) keeps its
+    SQLite run only: its PostgreSQL twin is deselected; `postgres_only` the other way round."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        twin = (backend == "postgres" and item.get_closest_marker("sqlite_only")) or (
+            backend == "sqlite" and item.get_closest_marker("postgres_only")
+        )
+        (dropped if twin else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """`make test` (-m "not slow ...") skips collecting test_fuzz.py: every test in it is slow,
-    and Schemathesis builds them while collecting (3 s here)."""
-    leaves_slow_out = config.option.markexpr.startswith("not slow")
-    if collection_path.name == "test_fuzz.py" and leaves_slow_out:
+    """A run that leaves the slow tests out (`make test`, `make test-postgres`) skips collecting
+    test_fuzz.py: every test in it is slow, and Schemathesis builds them while collecting (3 s
+    here)."""
+    if collection_path.name == "test_fuzz.py" and "not slow" in config.option.markexpr:
         return True
     return None

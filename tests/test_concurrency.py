@@ -5,6 +5,10 @@ afterwards, none lost, no 5xx, no "database is locked", and concurrent POSTs of 
 `userName` give exactly one 201. Unlike the other tests this one starts a server process and
 talks HTTP to it on the loopback interface, because the lock contention under test only exists
 between worker processes.
+
+On PostgreSQL (the `postgres` half) the same load goes to two servers, standing in for two
+hosts behind a load balancer: two gunicorns on different ports over one database, every
+request sent to the next server in turn, so the races are between hosts as well as workers.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests import backends
 
 pytestmark = pytest.mark.slow  # starts gunicorn with two workers
 
@@ -53,25 +59,56 @@ LOCKED = "database is locked"
 
 @dataclass(frozen=True)
 class Server:
-    """A running gunicorn: where to reach it and where its output goes."""
+    """Running gunicorns (one per host): where to reach them and where their output goes."""
 
-    base_url: str
+    base_urls: list[str]
     token: str
-    log: Path
+    logs: list[Path]
+
+    @property
+    def base_url(self) -> str:
+        """The SCIM base URL requests are sent to (the first host; _client spreads them)."""
+        return self.base_urls[0]
 
     def output(self) -> str:
-        """Everything the server has written to stdout and stderr so far."""
-        return self.log.read_text(errors="replace")
+        """Everything the servers have written to stdout and stderr so far."""
+        return "".join(log.read_text(errors="replace") for log in self.logs)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """gunicorn with WORKERS ScimWorkers on a fresh database, stopped when the module ends."""
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """gunicorn with WORKERS ScimWorkers on a fresh database (on PostgreSQL two of them, one
+    database), stopped when the module ends."""
     tmp = tmp_path_factory.mktemp("concurrency")
     token = secrets.token_urlsafe(24)
+    if request.param == "sqlite":
+        with _gunicorn(tmp, str(tmp / "scim.db"), token) as (base, log):
+            yield Server([base], token, [log])
+        return
+    why = backends.unreachable()
+    if why is not None:
+        pytest.skip(why)
+    url = backends.create()
+    try:
+        with (
+            _gunicorn(tmp / "a", url, token) as (base_a, log_a),
+            _gunicorn(tmp / "b", url, token) as (base_b, log_b),
+        ):
+            yield Server([base_a, base_b], token, [log_a, log_b])
+    finally:
+        backends.drop(url)
+
+
+@contextmanager
+def _gunicorn(tmp: Path, db: str, token: str) -> Iterator[tuple[str, Path]]:
+    tmp.mkdir(exist_ok=True)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
-    env |= {"SCIM_DB": str(tmp / "scim.db"), "SCIM_TOKEN": token}
+    env |= {"SCIM_DB": db, "SCIM_TOKEN": token, "SCIM_JOURNAL": str(tmp / "scim.journal")}
     command = [
         str(GUNICORN), "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
         "--worker-class", "app.worker.ScimWorker",
@@ -81,10 +118,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=sink)
-    running = Server(f"http://127.0.0.1:{port}/scim/v2", token, log)
+    base = f"http://127.0.0.1:{port}/scim/v2"
     try:
-        _wait_until_ready(process, running)
-        yield running
+        _wait_until_ready(process, Server([base], token, [log]))
+        yield base, log
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -241,9 +278,31 @@ async def _same_name_races(server: Server) -> dict[str, tuple[list[httpx.Respons
     return races
 
 
+class _RoundRobin(httpx.AsyncBaseTransport):
+    """A load balancer in the client: each request goes to the next host in turn."""
+
+    def __init__(self, bases: list[str]) -> None:
+        self.hosts = [httpx.URL(base) for base in bases]
+        self.inner = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+        )
+        self.turn = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = self.hosts[self.turn % len(self.hosts)]
+        self.turn += 1
+        request.url = request.url.copy_with(host=host.host, port=host.port)
+        request.headers["Host"] = f"{host.host}:{host.port}"
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def _client(server: Server) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=server.base_url,
+        transport=_RoundRobin(server.base_urls),
         headers={
             "Authorization": f"Bearer {server.token}",
             "Content-Type": "application/scim+json",
@@ -326,7 +385,8 @@ def _assert_clean_log(server: Server) -> None:
     output = server.output()
     assert LOCKED not in output
     # A worker that died mid-load would be replaced; requests it held would be lost silently.
-    assert output.count("Booting worker with pid") == WORKERS, "a worker was restarted"
+    booted = WORKERS * len(server.logs)
+    assert output.count("Booting worker with pid") == booted, "a worker was restarted"
     assert "Traceback" not in output
 
 
@@ -336,5 +396,5 @@ def _log_shown_on_failure(server: Server) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        print(f"--- server output ({server.log}) ---\n{server.output()}", file=sys.stderr)
+        print(f"--- server output ({server.logs}) ---\n{server.output()}", file=sys.stderr)
         raise

@@ -13,6 +13,8 @@ from app import config, database, errors, store
 from app.resources import GROUP
 from tests.conftest import ScimClient
 
+pytestmark = pytest.mark.sqlite_only  # the flock beside the SQLite file
+
 
 @pytest.fixture
 def other_worker(client: ScimClient) -> Any:

@@ -13,6 +13,10 @@ from app.resources import GROUP, USER
 from tests.conftest import ScimClient, seed_users
 from tests.test_extensions import SCHEMA, USER_TYPE, write
 
+# SQLite's schema table, plans and files; the declared attributes' behaviour runs on both
+# backends in tests/test_declared.py, PostgreSQL's plans in tests/test_postgres.py.
+pytestmark = pytest.mark.sqlite_only
+
 ACME = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
 ACME_GROUP = "urn:ietf:params:scim:schemas:extension:acme:2.0:Group"
 

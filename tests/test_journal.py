@@ -7,6 +7,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from app import config, database, journal
 from tests.conftest import PATCH_SCHEMA, USER_SCHEMA, ScimClient
 
@@ -107,6 +109,7 @@ def test_off_at_zero(make_client: Callable[..., ScimClient]) -> None:
     assert not Path(journal.path_for(config.get().db_path)).exists()
 
 
+@pytest.mark.sqlite_only  # the journal file beside the SQLite file
 def test_beside_the_database_and_reads_write_nothing_there(client: ScimClient) -> None:
     client.post("/Users", user("ada@example.com"))
     conn = database.connection()

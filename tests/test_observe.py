@@ -179,6 +179,7 @@ def test_health(client: ScimClient) -> None:
     assert client.http.get("/readyz").json() == {"status": "ready"}
 
 
+@pytest.mark.sqlite_only  # SQLite's total_changes
 def test_ready_writes_nothing(client: ScimClient) -> None:
     conn = database.connection()
     before = conn.total_changes

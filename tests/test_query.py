@@ -133,6 +133,7 @@ def test_values_are_bound_never_formatted() -> None:
         (USER, "users", 'groups.value eq "x"', "group_members"),
     ],
 )
+@pytest.mark.sqlite_only  # SQLite's plans; PostgreSQL's are in tests/test_postgres.py
 def test_hot_filters_use_an_index(
     client: ScimClient, resource_type: Any, table: str, text: str, index: str
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from app import config, migrations, rates, tenant_store
+from app import config, database, migrations, rates, tenant_store
 from app.tenants import main as tenants_command
 from tests.conftest import BASE, USER_SCHEMA, ScimClient, assert_scim_error
 
@@ -197,7 +197,7 @@ def test_admin_commands(client: ScimClient, capsys: Any, monkeypatch: Any) -> No
     run(capsys, "remove", "initech", "--yes", "--db", db)
     assert "initech" not in {t["name"] for t in run(capsys, "list", "--db", db)}
     assert_scim_error(tenant.request("GET", "/Users", token=second), 401)
-    counts = sqlite3.connect(db).execute("SELECT count(*) FROM users WHERE tenant = 'initech'")
+    counts = database.connection().execute("SELECT count(*) FROM users WHERE tenant = 'initech'")
     assert counts.fetchone()[0] == 0
 
 

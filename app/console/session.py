@@ -82,8 +82,10 @@ def _sign(text: str) -> str:
 @cache
 def _secret(db_path: str) -> bytes:
     """The signing secret beside a database, created on first use (workers may race: the
-    file is created exclusively and the losers read the winner's)."""
-    path = db_path + ".secret"
+    file is created exclusively and the losers read the winner's). With PostgreSQL it is a
+    file of this host, beside its journal: console sessions, like the journal the console
+    shows, are per host."""
+    path = (journal.path_for(db_path) if config.is_postgres(db_path) else db_path) + ".secret"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
