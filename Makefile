@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all serve events test test-postgres test-all check fuzz lint fmt spec bench bench-scale bench-tenants wrk chromium clean
+.PHONY: all serve events test test-postgres test-all check fuzz lint fmt spec bench bench-scale bench-backends bench-tenants wrk chromium clean
 
 all: lint test
 
@@ -80,6 +80,12 @@ bench: $(STAMP) wrk
 
 bench-scale: $(STAMP) wrk
 	$(BIN)/python bench/run.py --scale
+
+# The hot scenarios on SQLite and, in the same run, on a PostgreSQL database seeded alike
+# (BENCH_POSTGRES, default the local server; a new database, dropped after).
+bench-backends: $(STAMP) wrk
+	$(BIN)/python bench/run.py --scenarios \
+		lookup,lookup+postgres,get,get+postgres,page,page+postgres,deactivate,deactivate+postgres,member_add,member_add+postgres
 
 # A lookup in one tenant of 100 tenants x 1,000 users beside a default tenant of 100,000 users.
 bench-tenants: $(STAMP) wrk

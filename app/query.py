@@ -23,6 +23,9 @@ from app.tables import MEMBERS_TABLE, Column
 # Operator -> SQL template over an expression {x} and a bound value {v} (per dialect).
 OPERATORS: dict[str, str] = dialect.SQLITE.operators
 
+# Attribute types whose values are JSON strings (RFC 7643 §2.3).
+TEXT_TYPES = frozenset({"string", "reference", "binary", "dateTime"})
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -193,7 +196,9 @@ class _Compiler:
     def leaf(self, term: Term, operand: Operand) -> str:
         expr = operand.sql
         if term.op == "pr":
-            if term.compared.type == "string":
+            # RFC 7644 §3.4.2.2: an empty string is no value, whatever the attribute's type
+            # says its text is (a reference, binary, a dateTime), as app/evaluate.py has it.
+            if term.compared.type in TEXT_TYPES:
                 return f"coalesce({expr} <> '', {self.sql.false})"
             return f"{expr} IS NOT NULL"
         value = term.value

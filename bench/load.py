@@ -288,6 +288,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("member_add_empty", MEMBER),
         Scenario("group_lookup", GROUP_LOOKUP),
         Scenario("members_lookup", MEMBERS_LOOKUP),
+        # Against a server over PostgreSQL seeded alike, in the same run (issue 12).
+        Scenario("lookup+postgres", LOOKUP, variant="postgres"),
+        Scenario("get+postgres", GET, variant="postgres"),
+        Scenario("page+postgres", PAGE, variant="postgres"),
+        Scenario("deactivate+postgres", DEACTIVATE, variant="postgres"),
+        Scenario("member_add+postgres", MEMBER, variant="postgres"),
         # Each write again, against the server with security events on (issue 17).
         Scenario("deactivate+events", DEACTIVATE, variant="events"),
         Scenario("replace+events", REPLACE, variant="events"),

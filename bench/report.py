@@ -98,6 +98,18 @@ def print_bench(size: dict[str, Any]) -> None:
     print_bulk(summary)
     print_events(summary)
     print_mixed(size.get("mixed", {}))
+    print_backends(summary)
+
+
+def print_backends(summary: dict[str, Any]) -> None:
+    """Each `+postgres` scenario against its twin on SQLite, in the same run (issue 12)."""
+    for name, found in summary.items():
+        twin = name.removesuffix("+postgres")
+        if name.endswith("+postgres") and twin in summary:
+            cpu = found["cpu_per_1k"] / max(summary[twin]["cpu_per_1k"], 1e-9)
+            rps = found["rps"] / max(summary[twin]["rps"], 1e-9)
+            print(f"  {name:<22} {cpu:.2f}x the CPU per request of {twin} on SQLite,"
+                  f" {rps:.2f}x its req/s")  # fmt: skip
 
 
 def print_mixed(found: dict[str, dict[str, float]]) -> None:

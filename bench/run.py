@@ -48,9 +48,11 @@ BENCH_ORDER = [
     "member_add", "member_add+events", "member_add_empty", "create",
     "create_nopw", "create_nopw+events", "bulk_create",
 ]  # fmt: skip
-# Variants of the server on the same database, each started when a chosen scenario needs it:
-# a capability measured on and off in the same run (bench/README.md).
-VARIANTS = {
+# Variants of the server, each started when a chosen scenario needs it: a capability measured on
+# and off in the same run (bench/README.md). They share the run's database, except "postgres":
+# a new PostgreSQL database (BENCH_POSTGRES's server) seeded with the same users and ids.
+VARIANTS: dict[str, dict[str, str]] = {
+    "postgres": {},
     "nojournal": {"SCIM_JOURNAL_SIZE": "0"},  # issue 14: what the journal costs
     "events": {  # issue 17: what recording security events costs a write
         "SCIM_EVENTS_TOKEN": secrets.token_urlsafe(24),
@@ -216,10 +218,18 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
         )  # fmt: skip
         variants = {}
         for variant in sorted({load.SCENARIOS[name].variant for name in opts.scenarios} - {""}):
+            variant_db = db
+            if variant == "postgres":
+                variant_db = stack.enter_context(postgres_database())
+                print("  and the same on PostgreSQL for the +postgres scenarios ...", flush=True)
+                seed.seed(
+                    variant_db, users, members, directory / "manifest-postgres.json",
+                    opts.schemas_dir,
+                )  # fmt: skip
             variants[variant] = stack.enter_context(
                 server.serve(
-                    "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token,
-                 "SCIM_JOURNAL": str(directory / "scim.journal")}
+                    "app.main:create_app()", opts.workers, {"SCIM_DB": str(variant_db),
+                     "SCIM_TOKEN": token, "SCIM_JOURNAL": str(directory / f"{variant}.journal")}
                     | _server_settings(opts) | VARIANTS[variant],
                     "/scim/v2/ServiceProviderConfig", token, directory / f"scim-{variant}.log",
                 )
@@ -237,9 +247,14 @@ def measure(
     wrk run."""
     scenario = load.SCENARIOS[name]
     target = current.target(scenario)
-    before = target.cpu_seconds()
+    # On PostgreSQL the database's own processes count too (bench/README.md).
+    on_postgres = not scenario.ceiling and (
+        scenario.variant == "postgres" or opts.backend == "postgres"
+    )
+    before = target.cpu_seconds() + (server.postgres_cpu_seconds() if on_postgres else 0.0)
     raw = _wrk(current, opts, name, tag, seconds or opts.duration)
-    cpu = target.cpu_seconds() - before
+    after = target.cpu_seconds() + (server.postgres_cpu_seconds() if on_postgres else 0.0)
+    cpu = after - before
     if scenario.creates:
         seed.prune(current.db, "new-", opts.schemas_dir)  # the next round: the seeded users
     return Result(

@@ -105,20 +105,27 @@ def _seed(users: int, big_size: int, manifest: str) -> None:
 
     extended = config.get().schemas_dir is not None
     rng = random.Random(5)
+    # Ids from a seeded generator: two databases seeded alike (SQLite and PostgreSQL, bench/run.py
+    # VARIANTS) hold the same ids, so one set of request scripts serves both.
+    made = random.Random(11)
+
+    def new_id() -> str:
+        return str(uuid.UUID(int=made.getrandbits(128), version=4))
+
     seeded: list[tuple[str, str]] = []
     with database.write_sync() as conn:
         for index in range(users):
             body = values.clean(USER, user_body(index, extended))
-            row = store.insert(conn, USER, str(uuid.uuid4()), body)
+            row = store.insert(conn, USER, new_id(), body)
             seeded.append((row.id, body["userName"]))
         ids = [user_id for user_id, _ in seeded]
-        big, empty = str(uuid.uuid4()), str(uuid.uuid4())
+        big, empty = new_id(), new_id()
         store.insert(conn, GROUP, big, {"displayName": "Big"})
         members.add_members(conn, big, ids[:big_size])
         store.insert(conn, GROUP, empty, {"displayName": "Empty"})
         names = ["Big", "Empty"]
         for n in range(1, SMALL_GROUPS + 1):
-            gid, name = str(uuid.uuid4()), f"Team {n:02d}"
+            gid, name = new_id(), f"Team {n:02d}"
             store.insert(conn, GROUP, gid, {"displayName": name})
             members.add_members(conn, gid, rng.sample(ids, min(SMALL_GROUP_SIZE, len(ids))))
             names.append(name)

@@ -120,6 +120,20 @@ def _wait_ready(
     raise RuntimeError(f"{server.url}{path} not ready after 60 s; see {server.log}")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by the processes of this machine's PostgreSQL server (named
+    `postgres`): a request's share of the database's work, when the server is PostgreSQL."""
+    total = 0.0
+    for pid, _ in _processes():
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "postgres":
+                    total += _stat(pid)[1]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def _processes() -> Iterator[tuple[int, int]]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():

@@ -221,6 +221,8 @@ COMPILED = [
     (USER, 'userType ne "Intern"', None, None, "(casefold(json_extract(users.resource, :p0)) IS NULL OR casefold(json_extract(users.resource, :p0)) <> :p1)", None, {"p0": "$.userType", "p1": "intern"}),
     (USER, "title pr", None, None, "coalesce(json_extract(users.resource, :p0) <> '', 0)", None, {"p0": "$.title"}),
     (USER, "name pr", None, None, "json_extract(users.resource, :p0) IS NOT NULL", None, {"p0": "$.name"}),
+    # An empty string is no value for a reference either (RFC 7644 §3.4.2.2), as for a string.
+    (USER, "profileUrl pr", None, None, "coalesce(json_extract(users.resource, :p0) <> '', 0)", None, {"p0": "$.profileUrl"}),
     (USER, 'meta.created gt "2011-05-13T04:42:34Z"', None, None, "users.created > :p0", None, {"p0": "2011-05-13T04:42:34.000Z"}),
     (USER, 'emails.value eq "A@X.org"', None, None, "users.id IN (SELECT user_id FROM user_emails WHERE value_key = :p0)", None, {"p0": "a@x.org"}),
     (USER, 'emails[type eq "work" and value sw "a"]', None, None, "EXISTS (SELECT 1 FROM json_each(users.resource, :p0) e WHERE (casefold(json_extract(e.value, :p1)) = :p2 AND substr(casefold(json_extract(e.value, :p3)), 1, length(:p4)) = :p4))", None, {"p0": "$.emails", "p1": "$.type", "p2": "work", "p3": "$.value", "p4": "a"}),
