@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pytest
 
 from app import postgres, tables
 
@@ -73,6 +76,20 @@ def drop(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    """A new, migrated database for the block, dropped after it; the test is skipped, saying
+    why, where no PostgreSQL server answers."""
+    why = unreachable()
+    if why is not None:
+        pytest.skip(why)
+    url = create()
+    try:
+        yield url
+    finally:
+        drop(url)
 
 
 def empty(url: str) -> None:

@@ -205,12 +205,8 @@ def app() -> Any:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL database of this test process (tests/backends.py); skips without a server."""
-    why = backends.unreachable()
-    if why is not None:
-        pytest.skip(why)
-    url = backends.create()
-    yield url
-    backends.drop(url)
+    with backends.database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -89,18 +89,12 @@ def server(
         with _gunicorn(tmp, str(tmp / "scim.db"), token) as (base, log):
             yield Server([base], token, [log])
         return
-    why = backends.unreachable()
-    if why is not None:
-        pytest.skip(why)
-    url = backends.create()
-    try:
-        with (
-            _gunicorn(tmp / "a", url, token) as (base_a, log_a),
-            _gunicorn(tmp / "b", url, token) as (base_b, log_b),
-        ):
-            yield Server([base_a, base_b], token, [log_a, log_b])
-    finally:
-        backends.drop(url)
+    with (
+        backends.database() as url,
+        _gunicorn(tmp / "a", url, token) as (base_a, log_a),
+        _gunicorn(tmp / "b", url, token) as (base_b, log_b),
+    ):
+        yield Server([base_a, base_b], token, [log_a, log_b])
 
 
 @contextmanager

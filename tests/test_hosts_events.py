@@ -28,18 +28,14 @@ PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 @pytest.fixture
 def hosts(tmp_path: Path) -> Iterator[list[Served]]:
-    why = backends.unreachable()
-    if why is not None:
-        pytest.skip(why)
-    url = backends.create()
-    settings = {
-        "SCIM_DB": url,
-        "SCIM_TOKEN": TOKEN,
-        "SCIM_EVENTS_TOKEN": EVENTS_TOKEN,
-        "SCIM_EVENTS_SECRET": SECRET,
-        "SCIM_EVENTS_REDELIVER_SECONDS": "60",
-    }
-    try:
+    with backends.database() as url:
+        settings = {
+            "SCIM_DB": url,
+            "SCIM_TOKEN": TOKEN,
+            "SCIM_EVENTS_TOKEN": EVENTS_TOKEN,
+            "SCIM_EVENTS_SECRET": SECRET,
+            "SCIM_EVENTS_REDELIVER_SECONDS": "60",
+        }
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
         a_journal, b_journal = str(tmp_path / "a" / "j"), str(tmp_path / "b" / "j")
@@ -48,8 +44,6 @@ def hosts(tmp_path: Path) -> Iterator[list[Served]]:
             serve(tmp_path / "b", SCIM_JOURNAL=b_journal, **settings) as b,
         ):
             yield [a, b]
-    finally:
-        backends.drop(url)
 
 
 async def _writes(hosts: list[Served], token: str) -> list[str]:

@@ -30,12 +30,8 @@ USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
-    why = backends.unreachable()
-    if why is not None:
-        pytest.skip(why)
-    url = backends.create()
-    yield url
-    backends.drop(url)
+    with backends.database() as url:
+        yield url
 
 
 def _cut(url: str, stop: threading.Event, cut: list[int]) -> None:
