@@ -13,7 +13,6 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from app import database, errors, outbox, tenancy
 from app.tables import GROUPS, TENANTS_TABLE, TOKENS_TABLE, USERS, Table
@@ -154,10 +153,10 @@ def revoke(name: str, prefix: str) -> None:
         conn.execute(f"DELETE FROM {TOKENS_TABLE} WHERE hash = ?", [found[0][0]])
 
 
-def exists(name: str) -> bool:
-    """Whether a tenant of this name exists."""
+def exists(name: str, conn: sqlite3.Connection | None = None) -> bool:
+    """Whether a tenant of this name exists (read on `conn` inside a write transaction)."""
     sql = f"SELECT 1 FROM {TENANTS_TABLE} WHERE name = ?"
-    return database.connection().execute(sql, [name]).fetchone() is not None
+    return (conn or database.connection()).execute(sql, [name]).fetchone() is not None
 
 
 def remove(name: str) -> None:
@@ -217,7 +216,6 @@ def _count(conn: sqlite3.Connection, table: Table, tenant: str) -> int:
     return int(conn.execute(sql, [tenant]).fetchone()[0])
 
 
-def _require(conn: sqlite3.Connection, name: str) -> Any:
-    sql = f"SELECT 1 FROM {TENANTS_TABLE} WHERE name = ?"
-    if conn.execute(sql, [name]).fetchone() is None:
+def _require(conn: sqlite3.Connection, name: str) -> None:
+    if not exists(name, conn):
         raise errors.NotFound(f"no tenant {name!r}")

@@ -202,14 +202,7 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
             db, users, members, directory / "manifest.json", opts.schemas_dir, opts.tenants
         )
         load.write_data(directory, manifest)
-        scim = stack.enter_context(
-            server.serve(
-                "app.main:create_app()", opts.workers, {"SCIM_DB": str(db), "SCIM_TOKEN": token,
-                 "SCIM_JOURNAL": str(directory / "scim.journal")}
-                | _server_settings(opts),
-                "/scim/v2/ServiceProviderConfig", token, directory / "scim.log",
-            )
-        )  # fmt: skip
+        scim = stack.enter_context(_scim_server(opts, db, token, directory, "scim"))
         ceiling = stack.enter_context(
             server.serve(
                 "bench.ceiling:create_app()", opts.workers, {"SCIM_TOKEN": token},
@@ -227,17 +220,35 @@ def session(opts: Options, wrk: str, users: int, members: int) -> Iterator[Sessi
                     opts.schemas_dir,
                 )  # fmt: skip
             variants[variant] = stack.enter_context(
-                server.serve(
-                    "app.main:create_app()", opts.workers, {"SCIM_DB": str(variant_db),
-                     "SCIM_TOKEN": token, "SCIM_JOURNAL": str(directory / f"{variant}.journal")}
-                    | _server_settings(opts) | VARIANTS[variant],
-                    "/scim/v2/ServiceProviderConfig", token, directory / f"scim-{variant}.log",
+                _scim_server(
+                    opts, variant_db, token, directory, f"scim-{variant}", VARIANTS[variant]
                 )
-            )  # fmt: skip
+            )
         current = Session(directory, db, manifest, scim, ceiling, token, wrk, variants)
         for name in ("ceiling", "lookup") if opts.warmup > 0 else ():
             _wrk(current, opts, name, "warmup", opts.warmup)
         yield current
+
+
+def _scim_server(
+    opts: Options,
+    db: Path | str,
+    token: str,
+    directory: Path,
+    name: str,
+    settings: dict[str, str] | None = None,
+) -> Any:
+    """The SCIM server over `db` with the run's settings (and `settings`); its log and journal
+    are `<name>.log` and `<name>.journal` in the run's directory."""
+    env = {
+        "SCIM_DB": str(db),
+        "SCIM_TOKEN": token,
+        "SCIM_JOURNAL": str(directory / f"{name}.journal"),
+    }
+    return server.serve(
+        "app.main:create_app()", opts.workers, env | _server_settings(opts) | (settings or {}),
+        "/scim/v2/ServiceProviderConfig", token, directory / f"{name}.log",
+    )  # fmt: skip
 
 
 def measure(
