@@ -55,6 +55,7 @@ class _Opened:
 
 _opened: _Opened | None = None
 _transactions = 0  # write transactions begun by this process (app/events.py: one txn each)
+_connections = 0  # connections this process opened (unchanged_stamp)
 _LOCK_WAITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-lock")
 
 
@@ -84,7 +85,7 @@ def _casefold(value: str | float | None) -> str | float | None:
 
 
 def _current() -> _Opened:
-    global _opened
+    global _opened, _connections
     owner = (os.getpid(), config.get().db_path)
     if _opened is None or _opened.owner != owner:
         if _opened is not None and _opened.owner[0] == owner[0]:  # same process, new path
@@ -93,6 +94,7 @@ def _current() -> _Opened:
             os.close(stale.writers.lock)
         lock = os.open(owner[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         _opened = _Opened(open_database(owner[1]), _Writers(lock), owner)
+        _connections += 1
     return _opened
 
 
@@ -239,6 +241,16 @@ def write_sync() -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     with _commit_or_rollback(conn):
         yield conn
+
+
+def unchanged_stamp(conn: sqlite3.Connection) -> tuple[int, int, int] | None:
+    """A value that stays the same while nothing is committed to this SQLite database: by
+    another connection (PRAGMA data_version) or by this process's write transactions, on the
+    connection opened last. None on PostgreSQL and inside a transaction, whose reads may see
+    what a rollback undoes."""
+    if conn.in_transaction or postgres():
+        return None
+    return _connections, conn.execute("PRAGMA data_version").fetchone()[0], _transactions
 
 
 def transaction_number() -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from app import dialect, errors, indexes, tables, tenancy
+from app import config, database, dialect, errors, indexes, tables, tenancy
 from app.database import connection
 from app.resources import USER, ResourceType
 from app.tables import GROUPS, MEMBERS_TABLE
@@ -113,7 +113,7 @@ def search(
     bound = {**params, "lim": limit, "off": offset, "tenant": tenancy.name()}
     hint = dialect.current().indexed_by(table.seq_index)
     if where is None:
-        total = conn.execute(f"SELECT count(*) FROM {name} WHERE {scope}", bound).fetchone()[0]
+        total = _count(conn, name, scope, bound)
         if limit <= 0 or offset >= total:
             return total, []
         if order_by is None:
@@ -142,6 +142,24 @@ def search(
         return 0, []
     counted = f"SELECT count(*) FROM {name} WHERE {scope} AND ({where})"
     return conn.execute(counted, bound).fetchone()[0], []
+
+
+_counts: dict[tuple[str, str, str], tuple[tuple[int, int, int], int]] = {}
+
+
+def _count(conn: sqlite3.Connection, name: str, scope: str, bound: Mapping[str, Any]) -> int:
+    """A tenant's number of rows in `name`. SQLite counts them by walking its index (about
+    30 µs per 1,000 rows), so the answer is kept until the database next changes
+    (database.unchanged_stamp): an import walking every page counts once."""
+    stamp = database.unchanged_stamp(conn)
+    key = (config.get().db_path, bound["tenant"], name)
+    kept = _counts.get(key) if stamp is not None else None
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    total = int(conn.execute(f"SELECT count(*) FROM {name} WHERE {scope}", bound).fetchone()[0])
+    if stamp is not None:
+        _counts[key] = (stamp, total)
+    return total
 
 
 # --- writes (call inside `with database.write() as conn:`) -----------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 from typing import Any
 
 import pytest
@@ -89,3 +90,34 @@ def test_a_failed_write_rolls_back_and_releases(other_worker: int) -> None:
     assert store.fetch(GROUP, "kept")
     with pytest.raises(errors.NotFound, match="not found"):
         store.fetch(GROUP, "dropped")
+
+
+def test_an_unfiltered_count_follows_every_commit(client: ScimClient) -> None:
+    """store.search keeps an unfiltered count until the database changes: a write of this
+    process, another connection's commit (another worker's) and a rolled-back write each
+    leave the next totalResults exact."""
+
+    def total() -> int:
+        return int(client.get("/Groups?count=0").json()["totalResults"])
+
+    assert total() == 0
+    client.post("/Groups", {"schemas": [GROUP.schema], "displayName": "one"})
+    assert total() == 1
+    other = sqlite3.connect(config.get().db_path)  # another worker's connection
+    with other:
+        other.execute(
+            "INSERT INTO groups (tenant, id, display_name_key, resource, created, last_modified)"
+            " VALUES ('default', 'g2', 'two', '{\"displayName\":\"two\"}', 'x', 'x')"
+        )
+    other.close()
+    assert total() == 2
+
+    async def rolled_back() -> None:
+        with pytest.raises(RuntimeError):
+            async with database.write() as conn:
+                _insert(conn, "dropped")
+                assert store.search(GROUP, None, {}, None, 0, 0)[0] == 3  # inside: not kept
+                raise RuntimeError("boom")
+
+    asyncio.run(rolled_back())
+    assert total() == 2
