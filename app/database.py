@@ -17,11 +17,12 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -34,14 +35,17 @@ LOCK_WAIT_SECONDS = 5.0  # SQLite's busy timeout: how long a statement waits for
 WRITER_HANDOFF_SECONDS = 0.0002  # a pause after a write while this worker has more queued (write())
 
 
+MAX_BATCH = 64  # requests of one worker that share a write transaction (write())
+
+
 @dataclass
 class _Writers:
-    """The flock file that orders writers across workers; the turn that lets one request of
-    this worker at a time queue for it; how many of this worker's requests wait for a turn."""
+    """The flock file that orders writers across workers; the loop of the request of this
+    worker that has the turn (None: nobody) and the requests waiting for it, in order."""
 
     lock: int
-    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
-    queued: int = 0
+    busy: asyncio.AbstractEventLoop | None = None
+    waiting: deque[asyncio.Future[Any]] = field(default_factory=deque)
 
 
 @dataclass
@@ -153,7 +157,8 @@ def side_connection() -> sqlite3.Connection:
 
 @asynccontextmanager
 async def write() -> AsyncIterator[sqlite3.Connection]:
-    """A write transaction; everything inside commits together or not at all.
+    """A write transaction; everything inside commits together or not at all, and the block
+    returns only once it is committed.
 
     Workers take turns through an flock on a file beside the database before BEGIN IMMEDIATE:
     the kernel wakes the next writer the moment the lock is released, where SQLite's busy
@@ -161,6 +166,10 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
     in a thread, and this worker serves other requests meanwhile. SQLite's own lock still
     decides; the flock only orders our workers. Nothing may be awaited inside the block: the
     connection is shared by every request of this worker.
+
+    Group commit: the requests of this worker that queued while one held the turn run their
+    blocks inside its transaction, each in a savepoint of its own (a block that fails undoes
+    only itself), and one COMMIT (one fsync) answers them all (_Batch).
     """
     if postgres():
         async with _postgres_write() as pg_conn:
@@ -169,9 +178,20 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
     opened = _current()
     conn, writers = opened.database.conn, opened.writers
     waiting = time.perf_counter()
-    writers.queued += 1
-    async with writers.turn:
-        writers.queued -= 1
+    joined = await _turn(writers)
+    if joined is not None:  # a transaction of this worker is open: this block runs in it
+        metrics.WRITE_LOCK_WAIT.observe(time.perf_counter() - waiting)
+        try:
+            with _member(conn, joined):
+                yield conn
+        finally:
+            joined.leave()
+        await joined.committed
+        return
+    failed: BaseException | None = None
+    batch: _Batch | None = None
+    cancelled = False
+    try:
         try:
             fcntl.flock(writers.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -179,14 +199,143 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
         metrics.WRITE_LOCK_WAIT.observe(time.perf_counter() - waiting)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            with _commit_or_rollback(conn):
-                yield conn
+            if not writers.waiting:  # nobody to share it with (none can come before it ends)
+                metrics.WRITE_BATCH.observe(1)
+                with _commit_or_rollback(conn):
+                    yield conn
+            else:
+                batch = _Batch(asyncio.get_running_loop().create_future())
+                try:
+                    with _member(conn, batch):
+                        yield conn
+                except BaseException as exc:
+                    failed = exc
+                cancelled = await _gather(writers, batch)
+                _end(conn, batch)
         finally:
             fcntl.flock(writers.lock, fcntl.LOCK_UN)
-        if writers.queued:
+        if writers.waiting:
             # flock is not fair: let a worker woken by this release take the lock before
             # this worker's next writer grabs it again.
             await asyncio.sleep(WRITER_HANDOFF_SECONDS)
+    finally:
+        _pass_turn(writers)
+    if failed is not None:
+        raise failed
+    if batch is not None:
+        batch.committed.result()  # raises when the COMMIT failed
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+@dataclass
+class _Batch:
+    """One write transaction that requests of this worker share (write()): each runs its block
+    in a savepoint, and all answer after the one COMMIT."""
+
+    committed: asyncio.Future[None]  # the COMMIT's outcome
+    settled: asyncio.Future[None] | None = None  # set when the woken members have run
+    running: int = 0  # members woken whose block has not ended
+    broken: BaseException | None = None  # what made SQLite roll the whole transaction back
+
+    def leave(self) -> None:
+        """A woken member's block ended (or it will not run)."""
+        self.running -= 1
+        if self.running == 0 and self.settled is not None and not self.settled.done():
+            self.settled.set_result(None)
+
+
+async def _turn(writers: _Writers) -> _Batch | None:
+    """None when this request leads the next transaction; else the open one it joins."""
+    loop = asyncio.get_running_loop()
+    if writers.busy is not loop:  # nobody has the turn (or one of a loop that is gone)
+        writers.busy = loop
+        writers.waiting.clear()
+        return None
+    turn: asyncio.Future[_Batch | None] = loop.create_future()
+    writers.waiting.append(turn)
+    try:
+        return await turn
+    except asyncio.CancelledError:
+        if turn.done() and not turn.cancelled():  # handed something just before the cancel
+            given = turn.result()
+            if given is None:
+                _pass_turn(writers)
+            else:
+                given.leave()
+        raise
+
+
+def _pass_turn(writers: _Writers) -> None:
+    """The next waiting request of this worker leads the next transaction."""
+    while writers.waiting:
+        turn = writers.waiting.popleft()
+        if not turn.done():  # not cancelled
+            turn.set_result(None)
+            return
+    writers.busy = None
+
+
+async def _gather(writers: _Writers, batch: _Batch) -> bool:
+    """Wake this worker's waiting writers into the open transaction (up to MAX_BATCH) and wait
+    until their blocks have run; True if this task was cancelled meanwhile."""
+    cancelled, members = False, 1
+    while writers.waiting and members < MAX_BATCH and batch.broken is None:
+        batch.settled = asyncio.get_running_loop().create_future()
+        while writers.waiting and members < MAX_BATCH:
+            turn = writers.waiting.popleft()
+            if not turn.done():
+                batch.running += 1
+                members += 1
+                turn.set_result(batch)
+        if batch.running == 0:
+            break
+        while not batch.settled.done():
+            try:  # the members' blocks are short and never await: wait them out
+                await asyncio.shield(batch.settled)
+            except asyncio.CancelledError:
+                cancelled = True
+    metrics.WRITE_BATCH.observe(members)
+    return cancelled
+
+
+@contextmanager
+def _member(conn: sqlite3.Connection, batch: _Batch) -> Iterator[None]:
+    """One request's block in a shared transaction: in a savepoint, undone alone if it fails."""
+    global _transactions
+    if batch.broken is not None:
+        raise _rolled_back(batch.broken)
+    _transactions += 1
+    conn.execute("SAVEPOINT member")
+    try:
+        yield
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO member")
+            conn.execute("RELEASE member")
+        else:  # SQLite rolled back the whole transaction (an interrupt, a full disk)
+            batch.broken = exc
+        raise
+    conn.execute("RELEASE member")
+
+
+def _end(conn: sqlite3.Connection, batch: _Batch) -> None:
+    """COMMIT a shared transaction (ROLLBACK a broken one) and tell its members."""
+    if batch.broken is None:
+        try:
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            batch.broken = exc
+    if batch.broken is not None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        batch.committed.set_exception(_rolled_back(batch.broken))
+    else:
+        batch.committed.set_result(None)
+
+
+def _rolled_back(cause: BaseException) -> Unavailable:
+    return Unavailable(f"the write transaction this request shared was rolled back: {cause}")
 
 
 _pg_turn: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
@@ -248,7 +397,7 @@ def unchanged_stamp(conn: sqlite3.Connection) -> tuple[int, int, int] | None:
     another connection (PRAGMA data_version) or by this process's write transactions, on the
     connection opened last. None on PostgreSQL and inside a transaction, whose reads may see
     what a rollback undoes."""
-    if conn.in_transaction or postgres():
+    if postgres() or conn.in_transaction:
         return None
     return _connections, conn.execute("PRAGMA data_version").fetchone()[0], _transactions
 

@@ -49,6 +49,11 @@ WRITE_LOCK_WAIT = Histogram(
     "Time a write waited for its turn at the writers' lock before its transaction began",
     buckets=_WAIT_BUCKETS,
 )
+WRITE_BATCH = Histogram(
+    "scim_write_batch_requests",
+    "Requests of one worker whose writes shared a SQLite transaction and its one commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 BACKLOG = Gauge(
     "scim_backlog",
     "Records waiting to be written, by queue, as the queue's writer last found them",

@@ -6,11 +6,12 @@ import asyncio
 import fcntl
 import os
 import sqlite3
+import time
 from typing import Any
 
 import pytest
 
-from app import config, database, errors, store
+from app import config, database, deadline, errors, store
 from app.resources import GROUP
 from tests.conftest import ScimClient
 
@@ -121,3 +122,109 @@ def test_an_unfiltered_count_follows_every_commit(client: ScimClient) -> None:
 
     asyncio.run(rolled_back())
     assert total() == 2
+
+
+# --- group commit: this worker's queued writers share one transaction -----------------------
+
+
+def _commits() -> list[str]:
+    """The COMMITs the connection runs from now on."""
+    seen: list[str] = []
+    database.connection().set_trace_callback(
+        lambda sql: seen.append(sql) if sql == "COMMIT" else None
+    )
+    return seen
+
+
+async def _queued(other_worker: int, blocks: list[Any]) -> list[BaseException | None]:
+    """Run each block in its own write() while another worker holds the lock, so that they
+    all queue; then release it. Each outcome: None, or what its write() raised."""
+
+    async def one(block: Any) -> None:
+        async with database.write() as conn:
+            block(conn)
+
+    tasks = [asyncio.create_task(one(block)) for block in blocks]
+    await asyncio.sleep(0.05)
+    fcntl.flock(other_worker, fcntl.LOCK_UN)
+    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+    return [None if r is None else r for r in done]
+
+
+def test_queued_writers_share_one_commit(other_worker: int) -> None:
+    fcntl.flock(other_worker, fcntl.LOCK_EX)
+    commits = _commits()
+    names = [f"g{n}" for n in range(10)]
+    outcomes = asyncio.run(
+        _queued(other_worker, [lambda conn, n=n: _insert(conn, n) for n in names])
+    )
+    assert outcomes == [None] * 10
+    assert len(commits) == 1
+    assert [store.fetch(GROUP, n).id for n in names] == names
+
+
+def test_a_failed_block_undoes_only_itself(other_worker: int) -> None:
+    fcntl.flock(other_worker, fcntl.LOCK_EX)
+
+    def fails(conn: Any) -> None:
+        _insert(conn, "half")
+        raise RuntimeError("boom")
+
+    def duplicate(conn: Any) -> None:
+        _insert(conn, "first")  # a constraint SQLite refuses inside the shared transaction
+
+    blocks = [fails, lambda c: _insert(c, "first"), duplicate, lambda c: _insert(c, "last")]
+    outcomes = asyncio.run(_queued(other_worker, blocks))
+    assert isinstance(outcomes[0], RuntimeError)
+    assert outcomes[1] is None and outcomes[3] is None
+    assert isinstance(outcomes[2], errors.ScimError)  # 409: displayName is taken
+    assert store.fetch(GROUP, "first") and store.fetch(GROUP, "last")
+    with pytest.raises(errors.NotFound):
+        store.fetch(GROUP, "half")
+
+
+def test_a_transaction_sqlite_rolls_back_fails_every_member(other_worker: int) -> None:
+    """An interrupted write statement (the request's deadline, app/deadline.py) makes SQLite
+    roll back the whole transaction: no member may answer as if its write landed."""
+    fcntl.flock(other_worker, fcntl.LOCK_EX)
+
+    def interrupted(conn: Any) -> None:
+        deadline._deadline.set(time.monotonic() - 1)  # this request's deadline has passed
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)"
+            " INSERT INTO group_members (group_id, user_id) SELECT 'x', i FROM n WHERE i < 0"
+        )
+
+    blocks = [lambda c: _insert(c, "a"), interrupted, lambda c: _insert(c, "c")]
+    outcomes = asyncio.run(_queued(other_worker, blocks))
+    assert isinstance(outcomes[1], sqlite3.OperationalError)
+    assert isinstance(outcomes[0], database.Unavailable)  # 503: retry
+    assert isinstance(outcomes[2], database.Unavailable)
+    for name in ("a", "c"):
+        with pytest.raises(errors.NotFound):
+            store.fetch(GROUP, name)
+    asyncio.run(_queued(other_worker, [lambda c: _insert(c, "after")]))  # the turn passed on
+    assert store.fetch(GROUP, "after")
+
+
+def test_a_cancelled_queued_writer_leaves_the_others_alone(other_worker: int) -> None:
+    fcntl.flock(other_worker, fcntl.LOCK_EX)
+
+    async def scenario() -> None:
+        async def one(name: str) -> None:
+            async with database.write() as conn:
+                _insert(conn, name)
+
+        first, second, third = (asyncio.create_task(one(n)) for n in ("one", "two", "three"))
+        await asyncio.sleep(0.05)
+        second.cancel()
+        await asyncio.sleep(0)
+        fcntl.flock(other_worker, fcntl.LOCK_UN)
+        await asyncio.wait_for(asyncio.gather(first, third), 5)
+        with pytest.raises(asyncio.CancelledError):
+            await second
+
+    asyncio.run(scenario())
+    assert store.fetch(GROUP, "one") and store.fetch(GROUP, "three")
+    with pytest.raises(errors.NotFound):
+        store.fetch(GROUP, "two")
