@@ -38,7 +38,10 @@ VERSION = 2
 BATCH_SECONDS = 0.5
 MAX_QUEUED = 5_000
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
-BODY_CHARS = 32 * 1024  # of each body kept; the rest is cut, saying how much there was
+BODY_CHARS = 32 * 1024  # of a request body kept; the rest is cut, saying how much there was
+# Of a response body: this server's own answer, a page of 100 users is 70 KiB. Its start shows
+# what was answered; storing 32 KiB of each page was a fifth of what serving the page cost.
+RESPONSE_CHARS = 8 * 1024
 NOT_AUTHENTICATED = "[not kept: the request was not authenticated]"
 BACKLOG_FULL = "[not kept: the journal's backlog was full]"
 
@@ -171,7 +174,8 @@ def _size(exchange: Exchange) -> int:
 
 
 def _row(exchange: Exchange) -> tuple[Any, ...]:
-    """The stored form of an exchange: everything redacted, bodies cut at BODY_CHARS."""
+    """The stored form of an exchange: everything redacted, bodies cut at BODY_CHARS (a
+    response's at RESPONSE_CHARS)."""
     request_body = _text(exchange.request_body)
     if exchange.status == 401 and request_body:
         request_body = NOT_AUTHENTICATED  # anyone can send one; it proves nothing
@@ -188,10 +192,14 @@ def _row(exchange: Exchange) -> tuple[Any, ...]:
 
 def _text(chunks: list[bytes], echoed: bool = False) -> str:
     raw = b"".join(chunks)
+    limit = RESPONSE_CHARS if echoed else BODY_CHARS
+    cut = f"\n[cut: {len(raw)} bytes in all]"
+    if echoed and len(raw) > limit and not redact.echoes_secret(raw[:limit]):
+        # What is kept mentions no secret: only that much is read (redact.body would return
+        # the whole as it is, and the cut would keep the same start).
+        return raw[:limit].decode("utf-8", "replace") + cut
     text = redact.body(raw, echoed)
-    if len(text) > BODY_CHARS:
-        return text[:BODY_CHARS] + f"\n[cut: {len(raw)} bytes in all]"
-    return text
+    return text[:limit] + cut if len(text) > limit else text
 
 
 _writer = _Writer()

@@ -51,9 +51,7 @@ def search(resource_type: ResourceType, wanted: Query) -> dict[str, Any]:
     start, size = wanted.page()
     total, rows = _plan(resource_type, wanted)(size, start - 1)
     selection = parse_selection(resource_type, wanted.attributes, wanted.excluded_attributes)
-    return rendering.list_response(
-        rendering.resources(resource_type, rows, selection), total, start
-    )
+    return rendering.list_response(rendering.listed(resource_type, rows, selection), total, start)
 
 
 def search_all(wanted: Query) -> dict[str, Any]:
@@ -72,7 +70,7 @@ def search_all(wanted: Query) -> dict[str, Any]:
             failure = failure or exc
     if not plans and failure is not None:
         raise failure
-    resources: list[dict[str, Any]] = []
+    resources: list[Any] = []
     total = 0
     offset = start - 1
     for resource_type, plan in plans:
@@ -80,7 +78,7 @@ def search_all(wanted: Query) -> dict[str, Any]:
         count, rows = plan(room, max(offset - total, 0))
         total += count
         selection = parse_selection(resource_type, wanted.attributes, wanted.excluded_attributes)
-        resources += rendering.resources(resource_type, rows, selection)
+        resources += rendering.listed(resource_type, rows, selection)
     return rendering.list_response(resources, total, start)
 
 

@@ -36,7 +36,8 @@ def mentions_secret(raw: bytes) -> bool:
     )  # fmt: skip
 
 
-def _echoes_secret(raw: bytes) -> bool:
+def echoes_secret(raw: bytes) -> bool:
+    """Whether a response may quote a secret (only an error's `detail` can: body())."""
     lowered = raw.lower()
     return b"passw" in lowered or b"secret" in lowered
 
@@ -59,7 +60,7 @@ def body(raw: bytes, echoed: bool = False) -> str:
     (RFC 7643 §4.1.1: passwords are never returned); only an error's `detail` can quote what
     a client sent, such as a filter naming the password, so only that word is looked for.
     """
-    if not (_echoes_secret(raw) if echoed else mentions_secret(raw)):
+    if not (echoes_secret(raw) if echoed else mentions_secret(raw)):
         return raw.decode("utf-8", "replace")
     try:
         parsed = orjson.loads(raw)

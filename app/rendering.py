@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
 from connexion import request
 
 from app import config, members, spec, store, tenancy
-from app.resources import GROUP, USER, ResourceType, etag, meta, to_scim
-from app.selection import Selection, parse_selection, project
+from app.resources import GROUP, USER, ResourceType, etag, meta, registry, to_scim
+from app.selection import Selection, parse_selection, project, returned_rules
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 # What a handler returns to Connexion: (body, status, headers).
@@ -54,6 +55,39 @@ def resources(
         resource = to_scim(resource_type, row.id, row.resource, row_meta, related.get(row.id))
         out.append(project(resource_type, resource, selection))
     return out
+
+
+def listed(
+    resource_type: ResourceType, rows: Sequence[store.Row], selection: Selection
+) -> list[Any]:
+    """Rows as the Resources of a ListResponse. Where the selection and the declared `returned`
+    rules leave a resource whole and it has no extension object, it is spliced from its stored
+    JSON text (an orjson.Fragment) instead of parsed and serialised again: the same JSON as
+    resources() gives, at a fraction of the cost for a page of 100."""
+    if not _whole(resource_type, selection):
+        return resources(resource_type, rows, selection)
+    base = base_url()
+    related = _related(resource_type, rows, selection, base)
+    schemas = f'"schemas":["{resource_type.schema}"],"id":'
+    out: list[Any] = []
+    for row in rows:
+        extra = related.get(row.id)
+        row_meta = meta(resource_type, row.id, row.version, row.created, row.last_modified, base)
+        if '"urn:' in row.stored or len(row.stored) < 3:  # schemas must list an extension
+            out.append(to_scim(resource_type, row.id, row.resource, row_meta, extra))
+            continue
+        tail = {**extra, "meta": row_meta} if extra else {"meta": row_meta}
+        text = f"{{{schemas}{orjson.dumps(row.id).decode()},{row.stored[1:-1]},"
+        out.append(orjson.Fragment(text + orjson.dumps(tail).decode()[1:]))
+    return out
+
+
+def _whole(resource_type: ResourceType, selection: Selection) -> bool:
+    """Whether project() would return any resource without an extension object as it is."""
+    if selection.restricted or selection.exclude or selection.excluded_extensions:
+        return False
+    schemas = registry()
+    return not schemas.declared or None not in returned_rules(schemas, resource_type.name)
 
 
 def _related(

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -30,13 +31,20 @@ Expected = Collection[int] | None
 
 @dataclass(frozen=True)
 class Row:
-    """One stored resource: its SCIM JSON (without id/meta) and bookkeeping columns."""
+    """One stored resource: its SCIM JSON (without id/meta) as stored, and bookkeeping columns."""
 
     id: str
-    resource: dict[str, Any]
+    stored: str  # the JSON text of `resource`
     version: int
     created: str
     last_modified: str
+
+    @cached_property
+    def resource(self) -> dict[str, Any]:
+        """The stored JSON, parsed on first use: a page spliced from the text never needs it
+        (app/rendering.py)."""
+        parsed: dict[str, Any] = orjson.loads(self.stored)
+        return parsed
 
 
 def now() -> str:
@@ -45,7 +53,7 @@ def now() -> str:
 
 
 def _row(values: Sequence[Any]) -> Row:
-    return Row(values[0], orjson.loads(values[1]), values[2], values[3], values[4])
+    return Row(values[0], values[1], values[2], values[3], values[4])
 
 
 def _json(resource: dict[str, Any]) -> str:

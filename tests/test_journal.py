@@ -157,3 +157,25 @@ def test_a_journal_of_another_layout_is_replaced(client: ScimClient) -> None:
     client.get("/Users")
     assert len(entries()) == 1
     assert os.path.exists(path)
+
+
+def test_long_responses_are_cut_shorter(client: ScimClient) -> None:
+    for n in range(40):
+        client.post("/Users", user(f"user{n:02d}@example.com"))
+    page = client.get("/Users", params={"count": 40})
+    assert len(page.content) > journal.RESPONSE_CHARS
+    entry = entries(path="/Users")[0]
+    assert entry.method == "GET"
+    assert entry.response_body.startswith('{"schemas":["urn:ietf:params:scim:api:messages:2.0:')
+    assert entry.response_body.endswith(f"\n[cut: {len(page.content)} bytes in all]")
+    assert len(entry.response_body) < journal.RESPONSE_CHARS + 100
+
+
+def test_a_long_response_that_names_the_password_is_read_whole_before_the_cut(
+    client: ScimClient,
+) -> None:
+    schemas = client.get("/Schemas")  # the User schema declares `password`
+    assert len(schemas.content) > journal.RESPONSE_CHARS
+    (entry,) = entries(path="/Schemas")
+    assert entry.response_body.startswith('{"schemas":')
+    assert entry.response_body.endswith(f"\n[cut: {len(schemas.content)} bytes in all]")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ScimClient, assert_scim_error
+from tests.conftest import USER_SCHEMA, ScimClient, assert_scim_error
 
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
@@ -99,3 +99,48 @@ def test_excluding_members_never_reads_the_membership_table(
     users = directory.get("/Users", params={"excludedAttributes": "groups"})
     assert users.status_code == 200
     assert users.json()["Resources"] and all("groups" not in u for u in users.json()["Resources"])
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+@pytest.mark.parametrize("host", ["localhost", 'evil"host\\name'])
+def test_each_resource_of_a_page_is_the_resource_read_alone(client: ScimClient, host: str) -> None:
+    """A page splices resources from their stored JSON (app/rendering.py `listed`); each one
+    must be exactly what GET /Users/{id} answers, whatever the strings and the Host hold."""
+    plain = client.create_user("plain")
+    odd = client.create_user(
+        'quote"back\\slash',
+        displayName='Zoë \u2603 "quoted" \\ </script> \ud83d\ude00',
+        name={"givenName": "\n\t", "familyName": "O'Brien"},
+        emails=[{"value": "z@example.com", "primary": True}],
+    )
+    extended = client.create_user(
+        "extended", **{"schemas": [USER_SCHEMA, ENTERPRISE], ENTERPRISE: {"employeeNumber": "7"}}
+    )
+    client.create_group('Group "one" \\', [plain["id"], odd["id"]])
+    client.create_group("Two", [odd["id"]])
+    headers = {"Host": host}
+    for params in ({}, {"filter": 'userName ne "nobody"'}, {"sortBy": "userName"}):
+        page = client.get("/Users", params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        listed = page.json()["Resources"]
+        assert len(listed) == 3
+        for resource in listed:
+            alone = client.get(f"/Users/{resource['id']}", headers=headers).json()
+            assert resource == alone
+    ids = {r["id"] for r in listed}
+    assert ids == {plain["id"], odd["id"], extended["id"]}
+    everything = client.get("/", params={"filter": "id pr"}, headers=headers)
+    assert everything.status_code == 200, everything.text
+    for resource in everything.json()["Resources"]:
+        kind = "Users" if USER_SCHEMA in resource["schemas"] else "Groups"
+        assert resource == client.get(f"/{kind}/{resource['id']}", headers=headers).json()
+
+
+def test_a_page_under_declared_schemas_is_each_resource_read_alone(declared: ScimClient) -> None:
+    """With SCIM_SCHEMAS_DIR's `returned` rules, a page is projected like a single read."""
+    for name in ("ann", "bo"):
+        declared.create_user(name, title="T", emails=[{"value": f"{name}@example.com"}])
+    for resource in declared.get("/Users").json()["Resources"]:
+        assert resource == declared.get(f"/Users/{resource['id']}").json()
