@@ -88,9 +88,20 @@ def _casefold(value: str | float | None) -> str | float | None:
     return value.casefold() if isinstance(value, str) else value
 
 
+_pid = os.getpid()  # this process's: a system call each time os.getpid() is asked
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 def _current() -> _Opened:
     global _opened, _connections
-    owner = (os.getpid(), config.get().db_path)
+    owner = (_pid, config.get().db_path)
     if _opened is None or _opened.owner != owner:
         if _opened is not None and _opened.owner[0] == owner[0]:  # same process, new path
             stale, _opened = _opened, None
@@ -147,7 +158,7 @@ def side_connection() -> sqlite3.Connection:
     global _side
     if postgres():
         return connection()  # autocommit on the pool: never waits for the writers' lock
-    owner = (os.getpid(), config.get().db_path)
+    owner = (_pid, config.get().db_path)
     if _side is None or _side[0] != owner:
         _current()  # the file exists and is migrated
         conn = sqlite3.connect(owner[1], isolation_level=None, check_same_thread=False, timeout=0)

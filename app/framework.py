@@ -16,6 +16,7 @@ from connexion.decorators.parameter import AsyncParameterDecorator
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionRequest
+from connexion.operations.openapi import OpenAPIOperation
 
 from app import validation
 
@@ -103,3 +104,23 @@ class DecoratedOnceApi(AsyncApi):
         return DecoratedOnce.from_operation(
             operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
         )
+
+
+def _body_definition_once() -> None:
+    """OpenAPIOperation.body_definition, kept per operation and media type: Connexion 3.3 works
+    it out again (a MediaTypeDict over the spec's `content`, the schema's definitions attached)
+    each of the seven times a request with a body asks, from a spec that never changes."""
+    computed = OpenAPIOperation.body_definition
+
+    @functools.wraps(computed)
+    def body_definition(self: OpenAPIOperation, content_type: str | None = None) -> dict[str, Any]:
+        kept: dict[str | None, dict[str, Any]] = self.__dict__.setdefault("_body_definitions", {})
+        found = kept.get(content_type)
+        if found is None:
+            found = kept[content_type] = computed(self, content_type)
+        return found
+
+    OpenAPIOperation.body_definition = body_definition
+
+
+_body_definition_once()

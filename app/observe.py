@@ -9,7 +9,7 @@ thread, off the request path (app/journal.py).
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -98,7 +98,7 @@ def _start(scope: Scope) -> Exchange:
     path = scope["path"]
     return Exchange(
         started=time.time(),
-        request_id=request_id or secrets.token_hex(8),
+        request_id=request_id or f"{random.getrandbits(64):016x}",  # an id, not a secret
         method=scope["method"],
         path=path,
         query=redact.query(scope.get("query_string", b"")),

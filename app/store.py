@@ -11,15 +11,15 @@ it expects (the request's If-Match) checks it in the statement itself, so a stal
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 import orjson
 
-from app import config, database, dialect, errors, indexes, tables, tenancy
+from app import access_log, config, database, dialect, errors, indexes, tables, tenancy
 from app.database import connection
 from app.resources import USER, ResourceType
 from app.tables import GROUPS, MEMBERS_TABLE
@@ -49,7 +49,7 @@ class Row:
 
 def now() -> str:
     """The current time as RFC 3339 UTC with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return access_log.timestamp(time.time())
 
 
 def _row(values: Sequence[Any]) -> Row:
