@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -62,23 +62,63 @@ def listed(
 ) -> list[Any]:
     """Rows as the Resources of a ListResponse. Where the selection and the declared `returned`
     rules leave a resource whole and it has no extension object, it is spliced from its stored
-    JSON text (an orjson.Fragment) instead of parsed and serialised again: the same JSON as
+    JSON text (an orjson.Fragment) instead of parsed and serialised again, its `meta` written as
+    text and each related group (or member) written once per page: the same JSON as
     resources() gives, at a fraction of the cost for a page of 100."""
     if not _whole(resource_type, selection):
         return resources(resource_type, rows, selection)
     base = base_url()
-    related = _related(resource_type, rows, selection, base)
-    schemas = f'"schemas":["{resource_type.schema}"],"id":'
+    related = _related_text(resource_type, rows, selection, base)
+    head = f'{{"schemas":{orjson.dumps([resource_type.schema]).decode()},"id":'
+    kind = orjson.dumps(resource_type.name).decode()
+    location = orjson.dumps(f"{base}{resource_type.endpoint}/").decode()[:-1]  # open string
     out: list[Any] = []
     for row in rows:
-        extra = related.get(row.id)
-        row_meta = meta(resource_type, row.id, row.version, row.created, row.last_modified, base)
         if '"urn:' in row.stored or len(row.stored) < 3:  # schemas must list an extension
-            out.append(to_scim(resource_type, row.id, row.resource, row_meta, extra))
+            out.append(resources(resource_type, [row], selection)[0])
             continue
-        tail = {**extra, "meta": row_meta} if extra else {"meta": row_meta}
-        text = f"{{{schemas}{orjson.dumps(row.id).decode()},{row.stored[1:-1]},"
-        out.append(orjson.Fragment(text + orjson.dumps(tail).decode()[1:]))
+        rid = orjson.dumps(row.id).decode()
+        extra = related.get(row.id)
+        text = (
+            f"{head}{rid},{row.stored[1:-1]},{extra + ',' if extra else ''}"
+            f'"meta":{{"resourceType":{kind},"created":{orjson.dumps(row.created).decode()},'
+            f'"lastModified":{orjson.dumps(row.last_modified).decode()},'
+            f'"location":{location}{rid[1:]},"version":"W/\\"{row.version}\\""}}}}'
+        )
+        out.append(orjson.Fragment(text))
+    return out
+
+
+def _related_text(
+    resource_type: ResourceType, rows: Sequence[store.Row], selection: Selection, base: str
+) -> dict[str, str]:
+    """What _related reads, as JSON text (`"groups":[...]`), each related object written once
+    per page (the users of a page share a few groups)."""
+    ids = [r.id for r in rows]
+    found: Mapping[str, Sequence[Hashable]]
+    if resource_type is USER and selection.wants("groups"):
+        name, found = "groups", members.groups_of(ids)
+
+        def item(pair: Any) -> dict[str, Any]:
+            return _group(base, *pair)
+    elif resource_type is GROUP and selection.wants("members"):
+        name, found = "members", members.members_of(ids)
+
+        def item(pair: Any) -> dict[str, Any]:
+            return _member(base, pair)
+    else:
+        return {}
+    written: dict[Hashable, str] = {}
+    out: dict[str, str] = {}
+    for owner, pairs in found.items():
+        if pairs:
+            parts = []
+            for pair in pairs:
+                text = written.get(pair)
+                if text is None:
+                    text = written[pair] = orjson.dumps(item(pair)).decode()
+                parts.append(text)
+            out[owner] = f'"{name}":[{",".join(parts)}]'
     return out
 
 
