@@ -99,11 +99,14 @@ def _across(
     return found
 
 
+# The membership writes below expect the group's row written first in the same transaction
+# (store.insert, update or touch, which raise NotFound for a group not of this tenant).
+
+
 def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]) -> None:
     """Add users to a group; already-present members are left as they are."""
     side = tables.GROUP_MEMBERS
     wanted = list(dict.fromkeys(user_ids))
-    _require_group(conn, group_id)
     _require_users(conn, wanted)
     conn.executemany(
         f"INSERT INTO {MEMBERS_TABLE} ({side.own}, {side.other}) VALUES (?, ?)"
@@ -115,7 +118,6 @@ def add_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]
 def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[str]) -> int:
     """Remove these users from a group; returns how many were members."""
     side = tables.GROUP_MEMBERS
-    _require_group(conn, group_id)
     cursor = conn.executemany(
         f"DELETE FROM {MEMBERS_TABLE} WHERE {side.own} = ? AND {side.other} = ?",
         [(group_id, uid) for uid in dict.fromkeys(user_ids)],
@@ -125,14 +127,7 @@ def remove_members(conn: sqlite3.Connection, group_id: str, user_ids: Iterable[s
 
 def clear_members(conn: sqlite3.Connection, group_id: str) -> None:
     """Empty a group."""
-    _require_group(conn, group_id)
     conn.execute(f"DELETE FROM {MEMBERS_TABLE} WHERE {tables.GROUP_MEMBERS.own} = ?", [group_id])
-
-
-def _require_group(conn: sqlite3.Connection, group_id: str) -> None:
-    sql = f"SELECT 1 FROM {GROUPS.name} WHERE {GROUPS.tenant} = ? AND id = ?"
-    if conn.execute(sql, [tenancy.name(), group_id]).fetchone() is None:
-        raise errors.NotFound(f"Group {group_id} not found")
 
 
 def _require_users(conn: sqlite3.Connection, user_ids: list[str]) -> None:

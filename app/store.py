@@ -211,8 +211,10 @@ def update(
     resource: dict[str, Any],
     expected: Expected = None,
     password_hash: str | None = None,
+    previous: dict[str, Any] | None = None,
 ) -> Row:
-    """Overwrite a resource and bump its version; password_hash None keeps the stored one."""
+    """Overwrite a resource and bump its version; password_hash None keeps the stored one.
+    `previous`: the resource as stored before, when the caller has read it (a PATCH)."""
     table = resource_type.table
     params: dict[str, Any] = {
         "resource": _json(resource),
@@ -228,7 +230,7 @@ def update(
         row = _bump(conn, resource_type, resource_id, expected, sets, params)
     except sqlite3.IntegrityError as exc:
         raise _conflict(resource_type, resource, exc) from exc
-    _index_values(conn, resource_type, resource_id, resource)
+    _index_values(conn, resource_type, resource_id, resource, previous=previous)
     return row
 
 
@@ -326,16 +328,21 @@ def _index_values(
     owner: str,
     resource: dict[str, Any],
     new: bool = False,
+    previous: dict[str, Any] | None = None,
 ) -> None:
     """Rewrite the side tables that index this resource's values (a user's emails) where they
     changed: most updates (a deactivation, a new name) leave them as they were, and reading
-    them costs less than writing them again."""
+    them (or comparing them with `previous`, the resource as stored before) costs less than
+    writing them again."""
     table = resource_type.table
     for name in table.kept_values:
         index = table.value_indexes[name]
+        attribute = resource_type.attributes[name].name
+        if previous is not None and previous.get(attribute) == resource.get(attribute):
+            continue
         values = {
             item["value"].casefold() if index.folded else item["value"]
-            for item in resource.get(resource_type.attributes[name].name, [])
+            for item in resource.get(attribute, [])
             if isinstance(item, dict) and isinstance(item.get("value"), str)
         }
         if not new:

@@ -115,7 +115,8 @@ def write_patch(
     current = store.fetch(USER, user_id)
     result = patching.apply(USER, current.resource, operations)
     password_hash = hashes[result.password] if result.password else None
-    return store.update(conn, USER, user_id, stored_form(result.resource), expected, password_hash)
+    stored = stored_form(result.resource)
+    return store.update(conn, USER, user_id, stored, expected, password_hash, current.resource)
 
 
 def stored_form(body: dict[str, Any]) -> dict[str, Any]:
