@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openapi_spec_validator import validate
 
 from app import config, published, spec
@@ -95,3 +96,25 @@ def test_make_spec_writes_the_merged_spec() -> None:
 
 def test_one_app_per_directory_is_cached() -> None:
     assert app_for(EXAMPLES) is app_for(EXAMPLES)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "media_type"),
+    [
+        ("/openapi.json", 200, "application/json"),
+        ("/openapi.yaml", 200, "text/yaml"),
+        ("/ui/", 200, "text/html"),
+        ("/ui", 307, None),  # to /ui/
+        ("/uix", 404, "application/scim+json"),  # beside the spec's pages: SCIM's own 404
+        ("/openapi.txt", 404, "application/scim+json"),
+    ],
+)
+def test_the_spec_pages_and_their_neighbours(
+    client: ScimClient, path: str, status: int, media_type: str | None
+) -> None:
+    """Connexion's Swagger UI middleware sees only these paths (app/framework.py
+    SpecPagesOnly); every other request goes past it."""
+    response = client.http.get(BASE + path, follow_redirects=False)
+    assert response.status_code == status
+    if media_type is not None:
+        assert response.headers["content-type"].startswith(media_type)
