@@ -231,10 +231,12 @@ async def write() -> AsyncIterator[sqlite3.Connection]:
             await asyncio.sleep(WRITER_HANDOFF_SECONDS)
     finally:
         _pass_turn(writers)
+    if batch is not None:
+        lost = batch.committed.exception()  # retrieved here, so asyncio never logs it unseen
+        if failed is None and lost is not None:
+            raise lost
     if failed is not None:
         raise failed
-    if batch is not None:
-        batch.committed.result()  # raises when the COMMIT failed
     if cancelled:
         raise asyncio.CancelledError
 
