@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from app import database
 from tests.conftest import USER_SCHEMA, ScimClient, assert_scim_error
 
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -144,3 +145,30 @@ def test_a_page_under_declared_schemas_is_each_resource_read_alone(declared: Sci
         declared.create_user(name, title="T", emails=[{"value": f"{name}@example.com"}])
     for resource in declared.get("/Users").json()["Resources"]:
         assert resource == declared.get(f"/Users/{resource['id']}").json()
+
+
+@pytest.mark.sqlite_only  # counts the statements SQLite runs
+def test_a_page_runs_as_many_statements_whatever_its_size(client: ScimClient) -> None:
+    """A page's related groups are read in one statement for all its resources, extension
+    objects or not (app/rendering.py `listed`)."""
+    ids = [
+        client.create_user(
+            f"u{n:02d}", **{"schemas": [USER_SCHEMA, ENTERPRISE], ENTERPRISE: {"department": "x"}}
+        )["id"]
+        for n in range(12)
+    ]
+    client.create_group("All", ids)
+
+    def statements(count: int) -> int:
+        seen: list[str] = []
+        database.connection().set_trace_callback(seen.append)
+        try:
+            page = client.get("/Users", params={"count": count})
+        finally:
+            database.connection().set_trace_callback(None)
+        assert len(page.json()["Resources"]) == count
+        assert all(r["groups"][0]["display"] == "All" for r in page.json()["Resources"])
+        return len(seen)
+
+    statements(2)  # the count is read once and kept while nothing changes
+    assert statements(12) == statements(2)
