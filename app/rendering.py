@@ -11,7 +11,13 @@ from connexion import request
 
 from app import config, members, spec, store, tenancy
 from app.resources import GROUP, USER, ResourceType, etag, meta, registry, schemas_of, to_scim
-from app.selection import Selection, parse_selection, project, returned_rules
+from app.selection import (
+    Selection,
+    extensions_projected,
+    parse_selection,
+    project,
+    returned_rules,
+)
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 # What a handler returns to Connexion: (body, status, headers).
@@ -76,20 +82,13 @@ def listed(
     location = orjson.dumps(f"{base}{resource_type.endpoint}/").decode()[:-1]  # open string
     out: list[Any] = []
     for row in rows:
-        head, extra = core, related.get(row.id)
+        head, extra, body = core, related.get(row.id), row.stored[1:-1]
         if '"urn:' in row.stored:  # perhaps an extension object, which `schemas` must list
             resource = row.resource
-            if any(urn in resource for urn in rules):  # a declared extension's `returned`
-                whole = orjson.loads(f"{{{extra}}}") if extra else None
-                row_meta = meta(
-                    resource_type, row.id, row.version, row.created, row.last_modified, base
-                )
-                scim = to_scim(resource_type, row.id, resource, row_meta, whole)
-                out.append(project(resource_type, scim, selection))
-                continue
             head = f'{{"schemas":{orjson.dumps(schemas_of(resource_type, resource)).decode()},"id":'
+            if any(urn in resource for urn in rules):  # a declared extension's `returned`
+                body = orjson.dumps(extensions_projected(resource, selection, rules)).decode()[1:-1]
         rid = orjson.dumps(row.id).decode()
-        body = row.stored[1:-1]
         text = (
             f"{head}{rid},{body + ',' if body else ''}{extra + ',' if extra else ''}"
             f'"meta":{{"resourceType":{kind},"created":{orjson.dumps(row.created).decode()},'

@@ -89,6 +89,8 @@ def project(
     rules = returned_rules(schemas, resource_type.name)
     if plain and not any(urn is None or urn in scim for urn in rules):
         return scim
+    if plain and None not in rules:  # only extension objects can change: the rest as it is
+        return extensions_projected(scim, selection, rules)
     out: dict[str, Any] = {}
     for key, value in scim.items():
         if key in ("schemas", "id"):
@@ -101,6 +103,20 @@ def project(
             kept_value = _project_rule(key, value, selection, None, rules.get(None, {}))
             if kept_value is not None:
                 out[key] = kept_value
+    return out
+
+
+def extensions_projected(
+    scim: dict[str, Any], selection: Selection, rules: dict[str | None, Rules]
+) -> dict[str, Any]:
+    """A resource (stored or SCIM form) whose extension objects a plain selection and their
+    `returned` rules may change, its other attributes left as they are."""
+    out: dict[str, Any] = {}
+    for key, value in scim.items():
+        if key[:4].lower() != "urn:":
+            out[key] = value
+        elif kept := _project_block(value, selection, key, rules.get(key, {})):
+            out[key] = kept
     return out
 
 

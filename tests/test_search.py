@@ -141,10 +141,24 @@ def test_each_resource_of_a_page_is_the_resource_read_alone(client: ScimClient, 
 
 def test_a_page_under_declared_schemas_is_each_resource_read_alone(declared: ScimClient) -> None:
     """With SCIM_SCHEMAS_DIR's `returned` rules, a page is projected like a single read."""
-    for name in ("ann", "bo"):
-        declared.create_user(name, title="T", emails=[{"value": f"{name}@example.com"}])
-    for resource in declared.get("/Users").json()["Resources"]:
+    acme = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"  # examples/schemas
+    for n, name in enumerate(("ann", "bo")):
+        declared.create_user(
+            name,
+            title="T",
+            emails=[{"value": f"{name}@example.com"}],
+            **{
+                "schemas": [USER_SCHEMA, acme],
+                acme: {"employeeId": f"E{n}", "badgeCode": "QUJD", "doorPin": "1234"},
+            },
+        )
+    declared.create_user("cy")  # no extension object
+    listed = declared.get("/Users").json()["Resources"]
+    assert len(listed) == 3
+    for resource in listed:
         assert resource == declared.get(f"/Users/{resource['id']}").json()
+    ann = next(r for r in listed if r["userName"] == "ann")
+    assert ann[acme] == {"employeeId": "E0"}  # badgeCode on request only, doorPin never
 
 
 @pytest.mark.sqlite_only  # counts the statements SQLite runs
