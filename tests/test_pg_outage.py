@@ -68,9 +68,16 @@ async def _load(served: Served) -> list[httpx.Response]:
 
 
 def _lookup(served: Served, text: str) -> Any:
-    found = httpx.get(
-        f"{served.base}/Users", params={"filter": text}, headers=served.auth, timeout=10
-    )
+    """A lookup that, like a client honouring Retry-After, asks again while the server still
+    fails fast: for OUTAGE_SECONDS after the last connection it saw cut (app/postgres.py)."""
+    until = time.monotonic() + 10
+    while True:
+        found = httpx.get(
+            f"{served.base}/Users", params={"filter": text}, headers=served.auth, timeout=10
+        )
+        if found.status_code != 503 or time.monotonic() > until:
+            break
+        time.sleep(0.2)
     assert found.status_code == 200, found.text
     return found.json()
 
