@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 import orjson
@@ -71,10 +72,10 @@ def listed(
     instead of parsed and serialised again, its `meta` written as text and each related group
     (or member) written once per page: the same JSON as resources() gives, at a fraction of the
     cost for a page of 100. Only a resource with an extension object is parsed, for `schemas`."""
-    if not _whole(resource_type, selection):
-        return resources(resource_type, rows, selection)
     schemas = registry()
     rules = returned_rules(schemas, resource_type.name) if schemas.declared else {}
+    if not _whole(selection, rules):
+        return resources(resource_type, rows, selection)
     base = base_url()
     related = _related_text(resource_type, rows, selection, base)
     core = f'{{"schemas":{orjson.dumps([resource_type.schema]).decode()},"id":'
@@ -102,65 +103,60 @@ def listed(
 def _related_text(
     resource_type: ResourceType, rows: Sequence[store.Row], selection: Selection, base: str
 ) -> dict[str, str]:
-    """What _related reads, as JSON text (`"groups":[...]`), each related object written once
+    """What _related gives, as JSON text (`"groups":[...]`), each related object written once
     per page (the users of a page share a few groups)."""
-    ids = [r.id for r in rows]
-    found: Mapping[str, Sequence[Hashable]]
-    if resource_type is USER and selection.wants("groups"):
-        name, found = "groups", members.groups_of(ids)
-
-        def item(pair: Any) -> dict[str, Any]:
-            return _group(base, *pair)
-    elif resource_type is GROUP and selection.wants("members"):
-        name, found = "members", members.members_of(ids)
-
-        def item(pair: Any) -> dict[str, Any]:
-            return _member(base, pair)
-    else:
+    found = _relations(resource_type, rows, selection, base)
+    if found is None:
         return {}
+    name, related, render = found
     written: dict[Hashable, str] = {}
     out: dict[str, str] = {}
-    for owner, pairs in found.items():
-        if pairs:
+    for owner, items in related.items():
+        if items:
             parts = []
-            for pair in pairs:
-                text = written.get(pair)
+            for item in items:
+                text = written.get(item)
                 if text is None:
-                    text = written[pair] = orjson.dumps(item(pair)).decode()
+                    text = written[item] = orjson.dumps(render(item)).decode()
                 parts.append(text)
             out[owner] = f'"{name}":[{",".join(parts)}]'
     return out
 
 
-def _whole(resource_type: ResourceType, selection: Selection) -> bool:
-    """Whether project() would return any resource without an extension object as it is."""
-    if selection.restricted or selection.exclude or selection.excluded_extensions:
-        return False
-    schemas = registry()
-    return not schemas.declared or None not in returned_rules(schemas, resource_type.name)
+def _whole(selection: Selection, rules: Mapping[str | None, Any]) -> bool:
+    """Whether project() would return any resource without an extension object as it is, under
+    the resource type's declared `returned` rules."""
+    plain = not (selection.restricted or selection.exclude or selection.excluded_extensions)
+    return plain and None not in rules
 
 
 def _related(
     resource_type: ResourceType, rows: Sequence[store.Row], selection: Selection, base: str
 ) -> dict[str, dict[str, Any]]:
     """Per row id, the attributes read from the membership table: `groups` or `members`."""
+    found = _relations(resource_type, rows, selection, base)
+    if found is None:
+        return {}
+    name, related, render = found
+    return {owner: {name: [render(i) for i in items]} for owner, items in related.items() if items}
+
+
+def _relations(
+    resource_type: ResourceType, rows: Sequence[store.Row], selection: Selection, base: str
+) -> tuple[str, Mapping[str, Sequence[Hashable]], Callable[[Any], dict[str, Any]]] | None:
+    """What the rows relate to through the membership table, read in one statement (a group
+    can have 100,000s of members: only when the selection wants them): the attribute, per row
+    id its related items, and how one item is rendered. None when none is wanted."""
     ids = [r.id for r in rows]
     if resource_type is USER and selection.wants("groups"):
-        return {
-            uid: {"groups": [_group(base, gid, name) for gid, name in found]}
-            for uid, found in members.groups_of(ids).items()
-            if found
-        }
+        return "groups", members.groups_of(ids), partial(_group, base)
     if resource_type is GROUP and selection.wants("members"):
-        return {
-            gid: {"members": [_member(base, m) for m in found]}
-            for gid, found in members.members_of(ids).items()
-            if found
-        }
-    return {}
+        return "members", members.members_of(ids), partial(_member, base)
+    return None
 
 
-def _group(base: str, group_id: str, name: str) -> dict[str, str]:
+def _group(base: str, group: tuple[str, str]) -> dict[str, str]:
+    group_id, name = group
     return {
         "value": group_id,
         "display": name,
