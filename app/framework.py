@@ -7,17 +7,28 @@ the bearer scheme handler is app/auth.py's `BearerCheck`, the validators app/val
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.decorators import StarletteDecorator
-from connexion.decorators.parameter import AsyncParameterDecorator
+from connexion.decorators.parameter import (
+    CONTEXT_NAME,
+    AsyncParameterDecorator,
+    _get_val_from_param,
+    pythonic,
+    sanitized,
+    unwrap_decorators,
+)
+from connexion.decorators.response import AsyncResponseDecorator
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.jsonifier import Jsonifier
-from connexion.lifecycle import ConnexionRequest
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations.openapi import OpenAPIOperation
+from connexion.utils import inspect_function_arguments
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from app import spec, validation
 
@@ -97,12 +108,122 @@ class DecoratedOnce(AsyncOperation):
         return decorator(self._fn)
 
 
+class DirectCall(DecoratedOnce):
+    """An operation that calls its handler as Connexion's decorators would, from what the
+    validators left in the request's scope, with what the spec fixes worked out once.
+
+    Connexion's decorators build a request object, inspect the operation's parameters, merge
+    defaults and parse the body (again, with the standard `json` module) on every request, then
+    infer the response's content type from the operation's responses. Here the handler's
+    keyword arguments come from the parameters the parameter validator resolved and the body
+    the body validator parsed (app/validation.py), named and typed as Connexion names and types
+    them, and a `(body, status, headers)` answer becomes the same Starlette response Connexion
+    would build. Whatever this does not cover (a parameter default, a body the validator did
+    not parse, a handler taking `**kwargs` or `context_`, an answer of another shape, several
+    response media types) goes through Connexion's decorators (DecoratorsOnce) or its response
+    decorator unchanged (tests/test_framework.py compares the two)."""
+
+    def __init__(self, *args: Any, operation: OpenAPIOperation, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(self._fn))
+        name = pythonic if self.pythonic_params else sanitized
+        self._path = {
+            p["name"]: (name(p["name"]), p) for p in operation.parameters if p["in"] == "path"
+        }
+        query = [p for p in operation.parameters if p["in"] == "query"]
+        self._query = {
+            p["name"]: (name(p["name"]), p) for p in query if name(p["name"]) in arguments
+        }
+        body_name = name(operation.body_name(None)) if operation.is_request_body_defined else ""
+        self._body = body_name if body_name in arguments else ""
+        produces = set(operation.produces)
+        # The content type Connexion gives an answer that names none, when it can infer one.
+        self._inferred = len(produces) <= 1
+        self._content_type = next(iter(produces)) if len(produces) == 1 else None
+        self._direct = (
+            not has_kwargs
+            and CONTEXT_NAME not in arguments
+            and not any(_has_default(p) for p in query)
+            and (not operation.is_request_body_defined or bool(self._body))
+        )
+
+    @classmethod
+    def from_operation(
+        cls, operation: Any, *, pythonic_params: bool, jsonifier: Jsonifier
+    ) -> DirectCall:
+        """The operation of a spec operation (Connexion's factory, keeping the spec's)."""
+        return cls(
+            operation.function,
+            jsonifier=jsonifier,
+            operation_id=operation.operation_id,
+            pythonic_params=pythonic_params,
+            operation=operation,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        """Answer the request: directly when the validators left what the handler needs."""
+        state = scope.get("state", {})
+        resolved = state.get(validation.RESOLVED)
+        body = state.get(validation.PARSED_BODY) if self._body else None
+        if not self._direct or resolved is None or (self._body and body is None):
+            return await super().__call__(scope, receive, send)
+        query, path = resolved
+        kwargs: dict[str, Any] = {}
+        for key, value in path.items():
+            found = self._path.get(key)
+            kwargs[found[0] if found else key] = (
+                _get_val_from_param(value, found[1]) if found else value
+            )
+        for key, value in query.items():
+            found = self._query.get(key)
+            if found is not None:
+                kwargs[found[0]] = _get_val_from_param(value, found[1])
+        if self._body:
+            kwargs[self._body] = body
+        answer = await self._fn(**kwargs)
+        response = self._response(answer)
+        return await response(scope, receive, send)
+
+    def _response(self, answer: Any) -> Response:
+        """Connexion's response for a handler's answer (AsyncResponseDecorator), built here
+        for a `(dict | list | None, status, headers)` answer without a Content-Type of its
+        own, and by Connexion's response decorator for anything else."""
+        if isinstance(answer, tuple) and len(answer) == 3 and self._inferred:
+            data, status, headers = answer
+            if (
+                (data is None or isinstance(data, dict | list))
+                and isinstance(status, int)
+                and isinstance(headers, dict)
+                and not any(key.lower() == "content-type" for key in headers)
+            ):
+                content_type = self._content_type
+                if content_type is None and data is not None:
+                    content_type = "application/json"  # Connexion's default
+                if content_type is not None:
+                    headers["Content-Type"] = content_type
+                content = None if data is None else orjson.dumps(data)
+                status = int(status) or (200 if data is not None else 204)
+                return Response(content, status, headers, content_type)
+        if isinstance(answer, Response):
+            return answer
+        if isinstance(answer, ConnexionResponse):
+            return cast(Response, StarletteFramework.connexion_to_framework_response(answer))
+        decorator = AsyncResponseDecorator(framework=StarletteFramework, jsonifier=self.jsonifier)
+        return cast(Response, decorator.build_framework_response(answer))
+
+
+def _has_default(parameter: dict[str, Any]) -> bool:
+    """Whether Connexion would give a query parameter a default (`_get_query_defaults`)."""
+    schema = parameter.get("schema", {})
+    return "default" in parameter or "default" in schema or schema.get("type") == "object"
+
+
 class DecoratedOnceApi(AsyncApi):
-    """Connexion's API of async operations, made of DecoratedOnce operations."""
+    """Connexion's API of async operations, each a DirectCall."""
 
     def make_operation(self, operation: Any) -> AsyncOperation:
         """The operation for a spec operation, its decorators built once."""
-        return DecoratedOnce.from_operation(
+        return DirectCall.from_operation(
             operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
         )
 

@@ -48,9 +48,11 @@ class BodyValidator(JSONRequestBodyValidator):
         if not body:
             return None
         try:
-            return orjson.loads(body)
+            parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:  # a json.JSONDecodeError: errors.py says syntax
             raise BadRequestProblem(detail=str(exc)) from exc
+        scope.setdefault("state", {})[PARSED_BODY] = parsed
+        return parsed
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if not self._nullable and body is None:
@@ -61,9 +63,11 @@ class BodyValidator(JSONRequestBodyValidator):
         return None
 
 
-# Where the parameter validator leaves the query and path parameters it resolved, in the
-# request scope's state, for the handler's request (app/main.py `ValidatedRequest`).
+# Where the parameter validator leaves the query and path parameters it resolved, and the body
+# validator the body it parsed, in the request scope's state, for the handler
+# (app/framework.py `DirectCall`, `ValidatedRequest`).
 RESOLVED = "scim.resolved_parameters"
+PARSED_BODY = "scim.parsed_body"
 
 
 class ParameterValidator(ConnexionParameterValidator):
