@@ -24,9 +24,14 @@ from connexion.decorators.response import AsyncResponseDecorator
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations.openapi import OpenAPIOperation
-from connexion.utils import inspect_function_arguments
+from connexion.utils import inspect_function_arguments, is_nullable
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -244,10 +249,95 @@ class SpecPagesOnly(SwaggerUIMiddleware):
         await super().__call__(scope, receive, send)
 
 
-def serve_spec_pages_only(middlewares: list[Any]) -> None:
-    """Put SpecPagesOnly in Connexion's stack in place of SwaggerUIMiddleware, once every
-    middleware placed relative to it (MiddlewarePosition.BEFORE_SWAGGER) has been added."""
+class ValidatorsOnce(RequestValidationOperation):
+    """Connexion's request validation of one operation, with its parameter validator (and
+    URI parser) and its body validator per media type and encoding made once.
+
+    Connexion 3.3 makes them again for every request, from the operation's spec, which never
+    changes; none of them keeps anything of a request (app/validation.py's do not either). The
+    checks and their order are Connexion's: parameters, then the media type, then the body."""
+
+    @functools.cached_property
+    def _parameter_validator(self) -> Any:
+        operation = self._operation
+        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        return self._validator_map["parameter"](
+            operation.parameters,
+            uri_parser=uri_parser,
+            strict_validation=self.strict_validation,
+            security_query_params=self.security_query_params,
+        )
+
+    @functools.cached_property
+    def _body_validators(self) -> dict[tuple[str, str], Any]:
+        return {}
+
+    def _body_validator(self, mime_type: str, encoding: str) -> Any:
+        """The body validator Connexion would make for this media type (None: no body check)."""
+        key = (mime_type, encoding)
+        if key in self._body_validators:
+            return self._body_validators[key]
+        operation = self._operation
+        validator = None
+        schema = operation.body_schema(mime_type)
+        try:  # a MediaTypeDict: its [] matches media ranges, its get() does not
+            found = self._validator_map["body"][mime_type] if schema else None
+        except KeyError:  # Connexion skips the check of a media type it has no validator for
+            found = None
+        if found is not None:
+            validator = found(
+                schema=schema,
+                required=operation.request_body.get("required", False),
+                nullable=is_nullable(operation.body_definition(mime_type)),
+                encoding=encoding,
+                strict_validation=self.strict_validation,
+                uri_parser=operation.uri_parser_class(
+                    operation.parameters, operation.body_definition()
+                ),
+            )
+        if len(self._body_validators) < MAX_KEPT_MEDIA_TYPES:  # a client chooses the key
+            self._body_validators[key] = validator
+        return validator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Validate the request's parameters, media type and body, then pass it on."""
+        self._parameter_validator.validate(scope)
+        mime_type, encoding = self.extract_content_type(scope["headers"])
+        self.validate_mime_type(mime_type)
+        validator = self._body_validator(mime_type, encoding)
+        if validator is not None:
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+
+MAX_KEPT_MEDIA_TYPES = 16  # body validators kept per operation (ValidatorsOnce)
+
+
+class ValidatorsOnceApi(RequestValidationAPI):
+    """Connexion's request validation API, made of ValidatorsOnce operations."""
+
+    def make_operation(self, operation: Any) -> RequestValidationOperation:
+        """The validation of a spec operation, its validators made once."""
+        return ValidatorsOnce(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class ValidationOnce(RequestValidationMiddleware):
+    """Connexion's request validation middleware, its operations ValidatorsOnce."""
+
+    api_cls = ValidatorsOnceApi
+
+
+def configure_middlewares(middlewares: list[Any]) -> None:
+    """Put this module's middlewares in Connexion's stack in place of Connexion's, once every
+    middleware placed relative to them (MiddlewarePosition) has been added: SpecPagesOnly for
+    SwaggerUIMiddleware, ValidationOnce for RequestValidationMiddleware."""
     middlewares[middlewares.index(SwaggerUIMiddleware)] = SpecPagesOnly
+    middlewares[middlewares.index(RequestValidationMiddleware)] = ValidationOnce
 
 
 def _body_definition_once() -> None:

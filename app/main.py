@@ -12,7 +12,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from app import auth, config, database, errors, events, push, records, spec, validation
-from app.framework import DecoratedOnceApi, FastJsonifier, serve_spec_pages_only
+from app.framework import DecoratedOnceApi, FastJsonifier, configure_middlewares
 from app.middleware import RequestNormalizer
 from app.observe import Observer
 from app.poll import EventsGate
@@ -54,7 +54,7 @@ def create_app(settings: config.Settings | None = None, **overrides: Any) -> con
     app.add_middleware(Site, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RequestNormalizer, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_middleware(EventsGate, position=MiddlewarePosition.BEFORE_SWAGGER)
-    serve_spec_pages_only(app.middleware.middlewares)
+    configure_middlewares(app.middleware.middlewares)
     app.add_error_handler(ProblemException, errors.problem_handler)
     app.add_error_handler(405, errors.method_not_allowed_handler(spec.allowed_methods))
     app.add_error_handler(HTTPException, errors.http_exception_handler)
