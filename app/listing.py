@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -86,14 +88,10 @@ def _plan(
     resource_type: ResourceType, wanted: Query
 ) -> Callable[[int, int], tuple[int, list[store.Row]]]:
     """Compile once (raising on a bad filter or sortBy); the result runs (limit, offset)."""
-    where, params, order = _compiled(
-        dialect.current().name,
-        registry(),
-        resource_type.name,
-        wanted.filter,
-        wanted.sort_by,
-        wanted.sort_order,
-    )
+    key = (dialect.current().name, registry(), resource_type.name)
+    where, params, order = _equality(
+        *key, wanted.filter, wanted.sort_by, wanted.sort_order
+    ) or _compiled(*key, wanted.filter, wanted.sort_by, wanted.sort_order)
 
     def run(limit: int, offset: int) -> tuple[int, list[store.Row]]:
         return store.search(resource_type, where, params, order, limit, offset)
@@ -118,3 +116,77 @@ def _compiled(
     node = filters.parse(filter_text) if filter_text and filter_text.strip() else None
     compiled = query.compile(RESOURCE_TYPES[type_name], node, sort_by, sort_order)
     return compiled.where, MappingProxyType(compiled.params), compiled.order_by
+
+
+# `attribute eq "text"`: how Okta looks up every user it assigns (userName), Entra too
+# (externalId); each lookup names another user, so its text seldom recurs for _compiled.
+_EQUALITY = re.compile(r'\s*([A-Za-z][\w-]*)\s+eq\s+("(?:[^"\\]|\\.)*")\s*', re.IGNORECASE)
+_PROBES = ("ProbeOne", "ProbeTwo")
+
+
+def _equality(
+    sql_dialect: str,
+    schemas: Registry,
+    type_name: str,
+    filter_text: str | None,
+    sort_by: str | None,
+    sort_order: str | None,
+) -> tuple[str | None, Mapping[str, Any], str | None] | None:
+    """_compiled's answer for an `attribute eq "text"` filter, from the query compiled once
+    for that attribute with the text bound as it would bind it; None for any other filter."""
+    matched = _EQUALITY.fullmatch(filter_text) if filter_text else None
+    if matched is None:
+        return None
+    template = _equality_template(
+        sql_dialect, schemas, type_name, matched[1].lower(), sort_by, sort_order
+    )
+    if template is None:
+        return None
+    try:
+        text = json.loads(matched[2])  # as the filter parser reads a string (app/filters.py)
+    except ValueError:
+        return None
+    where, params, order, name, fold = template
+    return where, MappingProxyType({**params, name: text.casefold() if fold else text}), order
+
+
+@lru_cache(maxsize=256)
+def _equality_template(
+    sql_dialect: str,
+    schemas: Registry,
+    type_name: str,
+    attribute: str,
+    sort_by: str | None,
+    sort_order: str | None,
+) -> tuple[str | None, Mapping[str, Any], str | None, str, bool] | None:
+    """For `<attribute> eq "..."`: the query, its other parameters, the parameter that takes
+    the text and whether it takes it case-folded. None unless the attribute is a single-valued
+    text attribute whose query is the same for any text but for that one parameter (two
+    different texts compiled show it); such a filter then goes through _compiled."""
+    try:
+        found = RESOURCE_TYPES[type_name].resolve(filters.parse_path(attribute))
+        if found is None or found[2] is not None or found[1].multi_valued:
+            return None
+        if found[1].type not in ("string", "reference"):
+            return None
+        compiled = [
+            _compiled.__wrapped__(
+                sql_dialect, schemas, type_name, f'{attribute} eq "{probe}"', sort_by, sort_order
+            )
+            for probe in _PROBES
+        ]
+    except errors.ScimError:
+        return None
+    (where, params, order), (other_where, other_params, other_order) = compiled
+    if where != other_where or order != other_order or params.keys() != other_params.keys():
+        return None
+    constant = {k: v for k, v in params.items() if other_params[k] == v}
+    taking = [k for k in params if k not in constant]
+    if len(taking) != 1:
+        return None
+    name = taking[0]
+    for fold in (False, True):
+        expected = [probe.casefold() if fold else probe for probe in _PROBES]
+        if [params[name], other_params[name]] == expected:
+            return where, MappingProxyType(constant), order, name, fold
+    return None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
 import pytest
 import sqlite_utils
+from hypothesis import given
+from hypothesis import strategies as st
 
-from app import database, errors, filters, migrations, query
-from app.resources import GROUP, USER
+from app import database, errors, filters, listing, migrations, query
+from app.resources import GROUP, USER, registry
 from tests.conftest import ScimClient, assert_scim_error
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -310,3 +313,62 @@ def test_refused_queries(resource_type: Any, kind: str, text: str, error: type) 
         else:
             query.compile(resource_type, None, text)
     assert raised.value.detail
+
+
+# `attribute eq "text"` takes a shortcut (app/listing.py `_equality`): the query compiled once
+# per attribute, the text bound as the general compiler binds it. It must give what compiling
+# the filter itself gives, or step aside (None) for the general path.
+EQUALITY_ATTRIBUTES = [
+    "userName", "USERNAME", "externalId", "id", "displayName", "title", "nickName", "locale",
+    "password", "active", "emails", "name", "meta", "schemas", "groups", "members",
+    "employeeNumber", "manager", "userType", "profileUrl", "nosuch", "timezone",
+]  # fmt: skip
+
+
+@given(
+    type_name=st.sampled_from(["User", "Group"]),
+    attribute=st.sampled_from(EQUALITY_ATTRIBUTES),
+    text=st.text(),
+    spacing=st.sampled_from([" ", "  ", "\t", " \n"]),
+    operator=st.sampled_from(["eq", "EQ", "Eq"]),
+    ascii_only=st.booleans(),
+)
+def test_an_equality_filter_compiles_as_the_general_path(
+    type_name: str, attribute: str, text: str, spacing: str, operator: str, ascii_only: bool
+) -> None:
+    literal = json.dumps(text, ensure_ascii=ascii_only)
+    filter_text = f"{spacing}{attribute}{spacing}{operator}{spacing}{literal}{spacing}"
+    key = ("sqlite", registry(), type_name)
+    shortcut = listing._equality(*key, filter_text, None, None)
+    try:
+        general = listing._compiled.__wrapped__(*key, filter_text, None, None)
+    except errors.ScimError:
+        assert shortcut is None
+        return
+    if shortcut is not None:
+        assert (shortcut[0], dict(shortcut[1]), shortcut[2]) == (
+            general[0],
+            dict(general[1]),
+            general[2],
+        )
+
+
+@pytest.mark.parametrize(
+    ("type_name", "filter_text", "taken"),
+    [
+        ("User", 'userName eq "Bjensen@Example.com"', True),  # Okta's lookup
+        ("User", 'externalId eq "00u1"', True),  # Entra's
+        ("Group", 'displayName eq "Sales"', True),  # group push
+        ("User", 'employeeNumber eq "701984"', True),  # an extension's, unqualified
+        ("User", 'meta.resourceType eq "User"', False),  # decided when compiled
+        ("User", 'emails eq "a@b"', False),  # multi-valued
+        ("User", 'active eq "true"', False),  # not text: an invalidFilter
+        ("User", 'userName eq "a" and active eq true', False),
+        ("User", 'userName co "a"', False),
+    ],
+)
+def test_which_filters_take_the_equality_shortcut(
+    type_name: str, filter_text: str, taken: bool
+) -> None:
+    shortcut = listing._equality("sqlite", registry(), type_name, filter_text, None, None)
+    assert (shortcut is not None) == taken
