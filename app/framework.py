@@ -260,9 +260,13 @@ class ValidatorsOnce(RequestValidationOperation):
     @functools.cached_property
     def _parameter_validator(self) -> Any:
         operation = self._operation
-        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        # Each parameter once: Connexion 3.3 appends a path's parameters to its operation's own
+        # list in the spec in place, once for every middleware that reads the operation (six
+        # `user_id`s on PATCH /Users/{user_id}, each validated on every request).
+        parameters = list({(p["in"], p["name"]): p for p in operation.parameters}.values())
+        uri_parser = operation._uri_parser_class(parameters, operation.body_definition())
         return self._validator_map["parameter"](
-            operation.parameters,
+            parameters,
             uri_parser=uri_parser,
             strict_validation=self.strict_validation,
             security_query_params=self.security_query_params,

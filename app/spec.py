@@ -105,7 +105,10 @@ def check(component: str, instance: Any) -> None:
     PATCH builds a new resource from operations the spec cannot type, so the result is held to
     the same schema a PUT body is.
     """
-    error = next(iter(_validator(registry(), component).iter_errors(instance)), None)
+    validator = _validator(registry(), component)
+    if validator.is_valid(instance):  # the errors are worked out on the failing path only
+        return
+    error = next(iter(validator.iter_errors(instance)), None)
     if error is not None:
         where = "/".join(str(p) for p in error.instance_path) or "the resource"
         raise errors.InvalidValue(f"{where}: {error.message}")
