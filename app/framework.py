@@ -31,6 +31,7 @@ from connexion.middleware.request_validation import (
 )
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations.openapi import OpenAPIOperation
+from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import inspect_function_arguments, is_nullable
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -249,6 +250,17 @@ class SpecPagesOnly(SwaggerUIMiddleware):
         await super().__call__(scope, receive, send)
 
 
+class URIParserOnce(OpenAPIURIParser):
+    """Connexion's URI parser of an operation's parameters, with their schemas by name worked
+    out once: Connexion 3.3 builds that dictionary again for every query parameter of every
+    request (`_make_deep_object`). One parser serves one operation (ValidatorsOnce)."""
+
+    @functools.cached_property
+    def param_schemas(self) -> dict[str, Any]:
+        """Each parameter's schema by the parameter's name."""
+        return {k: v.get("schema", {}) for k, v in self.param_defns.items()}
+
+
 class ValidatorsOnce(RequestValidationOperation):
     """Connexion's request validation of one operation, with its parameter validator (and
     URI parser) and its body validator per media type and encoding made once.
@@ -264,7 +276,10 @@ class ValidatorsOnce(RequestValidationOperation):
         # list in the spec in place, once for every middleware that reads the operation (six
         # `user_id`s on PATCH /Users/{user_id}, each validated on every request).
         parameters = list({(p["in"], p["name"]): p for p in operation.parameters}.values())
-        uri_parser = operation._uri_parser_class(parameters, operation.body_definition())
+        parser_class = operation._uri_parser_class
+        if parser_class is OpenAPIURIParser:
+            parser_class = URIParserOnce
+        uri_parser = parser_class(parameters, operation.body_definition())
         return self._validator_map["parameter"](
             parameters,
             uri_parser=uri_parser,

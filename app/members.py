@@ -36,9 +36,39 @@ def has_more_members(group_id: str, limit: int) -> bool:
 
 
 def groups_of(user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-    """For each user, the (group id, displayName) of the groups it is a direct member of."""
-    display = _text("o", "displayName")
-    return _across(tables.USER_GROUPS, GROUPS, display, user_ids)
+    """For each user, the (group id, displayName) of the groups it is a direct member of, in
+    the groups' creation order.
+
+    For several users, two statements: the memberships from the user side's covering index,
+    then each group named once. Users share their groups (a page of 100 users is a few hundred
+    memberships of a few groups): a join would look up the group and read its displayName
+    from its JSON for every membership."""
+    if len(user_ids) <= 1:  # one statement serves one user best
+        display = _text("o", "displayName")
+        return _across(tables.USER_GROUPS, GROUPS, display, user_ids)
+    found: dict[str, list[tuple[str, str]]] = {i: [] for i in user_ids}
+    side = tables.USER_GROUPS
+    conn = connection()
+    sql = (
+        f"SELECT {side.own}, {side.other} FROM {MEMBERS_TABLE}"
+        f" WHERE {side.own} IN ({','.join('?' * len(user_ids))})"
+    )
+    memberships = conn.execute(sql, list(user_ids)).fetchall()
+    if not memberships:
+        return found
+    group_ids = list({group_id for _, group_id in memberships})
+    sql = (
+        f"SELECT id, seq, {_text('g', 'displayName')} FROM {GROUPS.name} g"
+        f" WHERE g.{GROUPS.tenant} = ? AND g.id IN ({','.join('?' * len(group_ids))})"
+    )
+    groups = {
+        gid: (seq, name) for gid, seq, name in conn.execute(sql, [tenancy.name(), *group_ids])
+    }
+    for user_id, group_id in sorted(
+        (m for m in memberships if m[1] in groups), key=lambda m: groups[m[1]][0]
+    ):
+        found[user_id].append((group_id, groups[group_id][1]))
+    return found
 
 
 def members_of(group_ids: Sequence[str]) -> dict[str, list[Member]]:
