@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 from app import config, dialect, errors, filters, query, rendering, store
 from app.resources import GROUP, RESOURCE_TYPES, USER, Registry, ResourceType, registry
@@ -142,9 +143,9 @@ def _equality(
     )
     if template is None:
         return None
-    try:
-        text = json.loads(matched[2])  # as the filter parser reads a string (app/filters.py)
-    except ValueError:
+    try:  # as the filter parser reads a string (app/filters.py), or not at all: orjson
+        text = orjson.loads(matched[2])  # refuses lone surrogates the standard library takes
+    except orjson.JSONDecodeError:
         return None
     where, params, order, name, fold = template
     return where, MappingProxyType({**params, name: text.casefold() if fold else text}), order

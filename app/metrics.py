@@ -9,8 +9,9 @@ on /metrics, `open` serves it to anyone.
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -69,8 +70,20 @@ JOURNAL_DROPPED = Counter(
 
 def observe(exchange: Exchange) -> None:
     """Count one answered request and its latency."""
-    REQUESTS.labels(exchange.operation, str(exchange.status), exchange.client).inc()
-    REQUEST_SECONDS.labels(exchange.operation).observe(exchange.latency_ms / 1000)
+    _requests(exchange.operation, exchange.status, exchange.client).inc()
+    _request_seconds(exchange.operation).observe(exchange.latency_ms / 1000)
+
+
+# Each label set's child, looked up once: `labels()` checks and locks on every call. The label
+# values are bounded (operations of the spec, statuses, client families; app/observe.py).
+@functools.cache
+def _requests(operation: str, status: int, client: str) -> Any:
+    return REQUESTS.labels(operation, str(status), client)
+
+
+@functools.cache
+def _request_seconds(operation: str) -> Any:
+    return REQUEST_SECONDS.labels(operation)
 
 
 async def endpoint(request: Request) -> Response:

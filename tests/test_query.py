@@ -365,6 +365,9 @@ def test_an_equality_filter_compiles_as_the_general_path(
         ("User", 'active eq "true"', False),  # not text: an invalidFilter
         ("User", 'userName eq "a" and active eq true', False),
         ("User", 'userName co "a"', False),
+        ("User", 'userName eq "a\nb"', False),  # a raw line feed: the parser refuses it
+        ("User", 'userName eq "\\x41"', False),  # not a JSON escape
+        ("User", 'userName eq "\\ud800"', False),  # a lone surrogate: the general path's
     ],
 )
 def test_which_filters_take_the_equality_shortcut(
