@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from array import array
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -125,11 +126,16 @@ def search(
         if limit <= 0 or offset >= total:
             return total, []
         if order_by is None:
-            sql = (
-                f"SELECT {_COLUMNS} FROM {name} WHERE {scope} AND seq >= (SELECT seq FROM {name}"
-                f"{hint} WHERE {scope} ORDER BY seq LIMIT 1 OFFSET :off)"
-                " ORDER BY seq LIMIT :lim"
-            )
+            first = _seq_at(conn, name, scope, hint, bound, offset)
+            if first is not None:
+                sql = f"SELECT {_COLUMNS} FROM {name} WHERE {scope} AND seq >= :first"
+                bound["first"] = first
+            else:
+                sql = (
+                    f"SELECT {_COLUMNS} FROM {name} WHERE {scope} AND seq >= (SELECT seq"
+                    f" FROM {name}{hint} WHERE {scope} ORDER BY seq LIMIT 1 OFFSET :off)"
+                )
+            sql += " ORDER BY seq LIMIT :lim"
         else:
             sql = (
                 f"SELECT {_COLUMNS} FROM {name} WHERE {scope}"
@@ -153,6 +159,41 @@ def search(
 
 
 _counts: dict[tuple[str, str, str], tuple[tuple[int, int, int], int]] = {}
+
+# A tenant's `seq` values in order, by (database, tenant, table), with the stamp they were read
+# at; and the stamp of the last page that had to walk the index (_seq_at).
+_seqs: dict[tuple[str, str, str], tuple[tuple[int, int, int], array[int]]] = {}
+_walked: dict[tuple[str, str, str], tuple[int, int, int]] = {}
+
+
+def _seq_at(
+    conn: sqlite3.Connection,
+    name: str,
+    scope: str,
+    hint: str,
+    bound: Mapping[str, Any],
+    offset: int,
+) -> int | None:
+    """The `seq` of a tenant's row at `offset` in creation order, while the database has not
+    changed since the tenant's `seq` values were read; else None (the page's own statement
+    walks the index to it: about 25 µs per 1,000 rows skipped).
+
+    An import pages through every user in creation order while little else is written: the
+    second page that finds the database unchanged since the first reads the tenant's `seq`
+    values (8 bytes each), and the pages after it start where they begin at once. Writes in
+    between make each page walk, as before, and read nothing more."""
+    stamp = database.unchanged_stamp(conn)
+    if stamp is None:
+        return None
+    key = (config.get().db_path, bound["tenant"], name)
+    kept = _seqs.get(key)
+    if kept is None or kept[0] != stamp:
+        if _walked.get(key) != stamp:
+            _walked[key] = stamp
+            return None
+        sql = f"SELECT seq FROM {name}{hint} WHERE {scope} ORDER BY seq"
+        kept = _seqs[key] = (stamp, array("q", (r[0] for r in conn.execute(sql, bound))))
+    return kept[1][offset] if offset < len(kept[1]) else None
 
 
 def _count(conn: sqlite3.Connection, name: str, scope: str, bound: Mapping[str, Any]) -> int:

@@ -184,5 +184,29 @@ def test_a_page_runs_as_many_statements_whatever_its_size(client: ScimClient) ->
         assert all(r["groups"][0]["display"] == "All" for r in page.json()["Resources"])
         return len(seen)
 
-    statements(2)  # the count is read once and kept while nothing changes
+    statements(2)  # the count is read once and kept while nothing changes,
+    statements(2)  # the positions of the rows once the database stayed unchanged for a page
     assert statements(12) == statements(2)
+
+
+def test_pages_in_creation_order_stay_right_across_writes(client: ScimClient) -> None:
+    """Pages of an unchanged database start at positions read once (app/store.py `_seq_at`);
+    a write in between makes the next pages walk again, and the positions are read anew."""
+    ids = {f"p{n:02d}": client.create_user(f"p{n:02d}")["id"] for n in range(30)}
+
+    def page(start: int, count: int = 5) -> list[str]:
+        found = client.get("/Users", params={"startIndex": start, "count": count}).json()
+        return [r["userName"] for r in found.get("Resources", [])]
+
+    def check() -> list[str]:
+        everyone = page(1, 100)
+        for _ in range(3):  # the first pages walk, the next ones use the positions
+            for start in (1, 2, 17, 26, 30, 31, 40):
+                assert page(start) == everyone[start - 1 : start + 4], start
+        return everyone
+
+    assert check() == sorted(ids)
+    assert client.delete(f"/Users/{ids['p03']}").status_code == 204
+    assert check() == [name for name in sorted(ids) if name != "p03"]
+    client.create_user("p99")
+    assert check()[-1] == "p99"
