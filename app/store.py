@@ -122,11 +122,14 @@ def search(
     bound = {**params, "lim": limit, "off": offset, "tenant": tenancy.name()}
     hint = dialect.current().indexed_by(table.seq_index)
     if where is None:
-        total = _count(conn, name, scope, bound)
+        # What a tenant's unfiltered pages keep while the database is unchanged (_count, _seq_at).
+        stamp = database.unchanged_stamp(conn)
+        key = (config.get().db_path, bound["tenant"], name)
+        total = _count(conn, name, scope, bound, stamp, key)
         if limit <= 0 or offset >= total:
             return total, []
         if order_by is None:
-            first = _seq_at(conn, name, scope, hint, bound, offset)
+            first = _seq_at(conn, name, scope, hint, bound, offset, stamp, key)
             if first is not None:
                 sql = f"SELECT {_COLUMNS} FROM {name} WHERE {scope} AND seq >= :first"
                 bound["first"] = first
@@ -173,6 +176,8 @@ def _seq_at(
     hint: str,
     bound: Mapping[str, Any],
     offset: int,
+    stamp: tuple[int, int, int] | None,
+    key: tuple[str, str, str],
 ) -> int | None:
     """The `seq` of a tenant's row at `offset` in creation order, while the database has not
     changed since the tenant's `seq` values were read; else None (the page's own statement
@@ -181,11 +186,10 @@ def _seq_at(
     An import pages through every user in creation order while little else is written: the
     second page that finds the database unchanged since the first reads the tenant's `seq`
     values (8 bytes each), and the pages after it start where they begin at once. Writes in
-    between make each page walk, as before, and read nothing more."""
-    stamp = database.unchanged_stamp(conn)
+    between make each page walk, as before, and read nothing more. `stamp` and `key` as for
+    _count."""
     if stamp is None:
         return None
-    key = (config.get().db_path, bound["tenant"], name)
     kept = _seqs.get(key)
     if kept is None or kept[0] != stamp:
         if _walked.get(key) != stamp:
@@ -196,12 +200,18 @@ def _seq_at(
     return kept[1][offset] if offset < len(kept[1]) else None
 
 
-def _count(conn: sqlite3.Connection, name: str, scope: str, bound: Mapping[str, Any]) -> int:
+def _count(
+    conn: sqlite3.Connection,
+    name: str,
+    scope: str,
+    bound: Mapping[str, Any],
+    stamp: tuple[int, int, int] | None,
+    key: tuple[str, str, str],
+) -> int:
     """A tenant's number of rows in `name`. SQLite counts them by walking its index (about
-    30 µs per 1,000 rows), so the answer is kept until the database next changes
-    (database.unchanged_stamp): an import walking every page counts once."""
-    stamp = database.unchanged_stamp(conn)
-    key = (config.get().db_path, bound["tenant"], name)
+    30 µs per 1,000 rows), so the answer is kept until the database next changes: `stamp` is
+    database.unchanged_stamp (None: keep nothing), `key` (database, tenant, table). An import
+    walking every page counts once."""
     kept = _counts.get(key) if stamp is not None else None
     if kept is not None and kept[0] == stamp:
         return kept[1]
