@@ -74,7 +74,7 @@ def open_database(path: str) -> sqlite_utils.Database:
         path, isolation_level=None, check_same_thread=False, timeout=LOCK_WAIT_SECONDS
     )
     database = sqlite_utils.Database(conn)
-    database.enable_wal()
+    _enable_wal(database)
     conn.execute(f"PRAGMA synchronous={config.synchronous(config.get().synchronous)}")
     conn.create_function("casefold", 1, _casefold, deterministic=True)
     migrations.apply(database)
@@ -82,6 +82,22 @@ def open_database(path: str) -> sqlite_utils.Database:
     deadline.watch(conn)  # statements past the request's deadline are interrupted (503)
     indexes.ensure(conn)  # declared attributes' indexes and triggers (SCIM_SCHEMAS_DIR)
     return database
+
+
+def _enable_wal(database: sqlite_utils.Database) -> None:
+    """Put the file in WAL mode. Workers that open a new file at the same moment race to
+    switch it: SQLite answers the loser "database is locked" at once, without waiting the busy
+    timeout (seen as a worker failing to boot). It asks again, for up to LOCK_WAIT_SECONDS,
+    and then finds the file in WAL mode already."""
+    give_up = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            database.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.01)
 
 
 def _casefold(value: str | float | None) -> str | float | None:

@@ -228,3 +228,30 @@ def test_a_cancelled_queued_writer_leaves_the_others_alone(other_worker: int) ->
     assert store.fetch(GROUP, "one") and store.fetch(GROUP, "three")
     with pytest.raises(errors.NotFound):
         store.fetch(GROUP, "two")
+
+
+def _open_at(path: str, start: Any, results: Any) -> None:
+    start.wait()
+    try:
+        database.open_database(path).conn.close()
+        results.put("ok")
+    except sqlite3.Error as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_workers_opening_a_new_file_at_once_all_start(tmp_path: Any) -> None:
+    """Three processes open one new file at the same moment, as gunicorn's workers do on a
+    fresh SCIM_DB. SQLite answers the one that loses the switch to WAL "database is locked"
+    at once (1 start in 15 failed this way before app/database.py asked again)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(20):
+        path = str(tmp_path / f"new{attempt}.db")
+        start, results = context.Barrier(3), context.Queue()
+        workers = [context.Process(target=_open_at, args=(path, start, results)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        assert sorted(results.get(timeout=5) for _ in workers) == ["ok"] * 3, attempt
